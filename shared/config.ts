@@ -1,0 +1,142 @@
+import { hostname } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ValidationError } from './errors.ts';
+
+/** The folder this checkout lives in; the default data folder sits inside it. */
+export const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+export type Role = 'api' | 'worker' | 'runner';
+const ALL_ROLES: readonly Role[] = ['api', 'worker', 'runner'];
+
+export interface S3Config {
+  bucket: string;
+  endpoint?: string;
+  region: string;
+  /** Path-style addressing (`endpoint/bucket/key`), which MinIO and s3rver need. */
+  forcePathStyle: boolean;
+}
+
+export interface Config {
+  /** Everything this host keeps locally: PGlite, blob files, Redis, layers, volumes. */
+  dataDir: string;
+  bindAddress: string;
+  apiPort: number;
+  /** The public ingress port; apps are served at http://<app>.<domain>:<httpPort>. */
+  httpPort: number;
+  domain: string;
+  databaseUrl?: string;
+  redisUrl?: string;
+  s3?: S3Config;
+  roles: Set<Role>;
+  runnerId: string;
+  /** Largest build context an upload may carry, in bytes. */
+  maxContextBytes: number;
+  buildConcurrency: number;
+  /** IPv4 subnet of the bridge that build and app containers attach to, in CIDR form. */
+  bridgeSubnet: string;
+  bridgeName: string;
+  /** Default limits of an app container. */
+  containerMemoryBytes: number;
+  containerPidsLimit: number;
+  /** Limits of one build step's container. */
+  buildMemoryBytes: number;
+  buildPidsLimit: number;
+  buildStepTimeoutMs: number;
+}
+
+type Env = Record<string, string | undefined>;
+
+export function loadConfig(env: Env = process.env): Config {
+  const dataDir = path.resolve(env.SLIPWAY_DATA_DIR ?? path.join(PROJECT_ROOT, '.data'));
+  const s3 = env.S3_BUCKET
+    ? {
+        bucket: env.S3_BUCKET,
+        endpoint: env.S3_ENDPOINT || undefined,
+        region: env.S3_REGION ?? env.AWS_REGION ?? 'us-east-1',
+        forcePathStyle: readBoolean(env, 'S3_FORCE_PATH_STYLE', Boolean(env.S3_ENDPOINT)),
+      }
+    : undefined;
+
+  return {
+    dataDir,
+    bindAddress: env.SLIPWAY_BIND_ADDRESS ?? '0.0.0.0',
+    apiPort: readPort(env, 'SLIPWAY_API_PORT', 7070),
+    httpPort: readPort(env, 'SLIPWAY_HTTP_PORT', 8080),
+    domain: readDomain(env),
+    databaseUrl: env.DATABASE_URL || undefined,
+    redisUrl: env.REDIS_URL || undefined,
+    s3,
+    roles: readRoles(env),
+    runnerId: env.SLIPWAY_RUNNER_ID ?? hostname(),
+    maxContextBytes: readInteger(env, 'SLIPWAY_MAX_CONTEXT_BYTES', 1024 ** 3, 1),
+    buildConcurrency: readInteger(env, 'SLIPWAY_BUILD_CONCURRENCY', 2, 1),
+    bridgeSubnet: env.SLIPWAY_BRIDGE_SUBNET ?? '10.209.0.0/16',
+    bridgeName: env.SLIPWAY_BRIDGE_NAME ?? 'slipway0',
+    containerMemoryBytes: readInteger(env, 'SLIPWAY_CONTAINER_MEMORY_BYTES', 512 * 1024 ** 2, 16 * 1024 ** 2),
+    containerPidsLimit: readInteger(env, 'SLIPWAY_CONTAINER_PIDS_LIMIT', 1024, 8),
+    buildMemoryBytes: readInteger(env, 'SLIPWAY_BUILD_MEMORY_BYTES', 2 * 1024 ** 3, 64 * 1024 ** 2),
+    buildPidsLimit: readInteger(env, 'SLIPWAY_BUILD_PIDS_LIMIT', 4096, 8),
+    buildStepTimeoutMs: readInteger(env, 'SLIPWAY_BUILD_STEP_TIMEOUT_S', 1800, 1) * 1000,
+  };
+}
+
+function readInteger(env: Env, name: string, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+
+  const value = Number(raw);
+  if (!Number.isSafeInteger(value) || value < min || value > max) {
+    throw new ValidationError(
+      'CONFIG_INVALID',
+      `${name}=${JSON.stringify(raw)} is invalid: set it to a whole number from ${min} to ${max}, or unset it to use ${fallback}.`,
+    );
+  }
+  return value;
+}
+
+function readPort(env: Env, name: string, fallback: number): number {
+  return readInteger(env, name, fallback, 0, 65535);
+}
+
+function readBoolean(env: Env, name: string, fallback: boolean): boolean {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (['1', 'true', 'yes'].includes(raw.toLowerCase())) return true;
+  if (['0', 'false', 'no'].includes(raw.toLowerCase())) return false;
+  throw new ValidationError('CONFIG_INVALID', `${name}=${JSON.stringify(raw)} is invalid: set it to true or false.`);
+}
+
+function readDomain(env: Env): string {
+  const domain = (env.SLIPWAY_DOMAIN ?? 'localhost').toLowerCase();
+  if (!/^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/.test(domain)) {
+    throw new ValidationError(
+      'CONFIG_INVALID',
+      `SLIPWAY_DOMAIN=${JSON.stringify(env.SLIPWAY_DOMAIN)} is not a DNS name: set it to a name such as apps.example.com.`,
+    );
+  }
+  return domain;
+}
+
+function readRoles(env: Env): Set<Role> {
+  const raw = env.SLIPWAY_ROLES;
+  if (!raw) return new Set(ALL_ROLES);
+
+  const roles = new Set<Role>();
+  for (const part of raw.split(',').map((role) => role.trim()).filter(Boolean)) {
+    if (!ALL_ROLES.includes(part as Role)) {
+      throw new ValidationError(
+        'CONFIG_INVALID',
+        `SLIPWAY_ROLES contains ${JSON.stringify(part)}: use a comma-separated list of ${ALL_ROLES.join(', ')}.`,
+      );
+    }
+    roles.add(part as Role);
+  }
+  return roles;
+}
+
+/** The public URL of an app. The port is left out when it is the HTTP default. */
+export function appUrl(config: Pick<Config, 'domain' | 'httpPort'>, app: string): string {
+  const port = config.httpPort === 80 ? '' : `:${config.httpPort}`;
+  return `http://${app}.${config.domain}${port}/`;
+}

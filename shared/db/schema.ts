@@ -1,0 +1,150 @@
+import { sql } from 'drizzle-orm';
+import { integer, jsonb, pgTable, primaryKey, text, timestamp, uniqueIndex, uuid, bigint } from 'drizzle-orm/pg-core';
+
+/**
+ * The database schema. Migrations in migrations/ are generated from this file with
+ * `npm run db:generate`; never edit a generated migration by hand.
+ */
+
+const createdAt = () => timestamp('created_at', { withTimezone: true }).notNull().defaultNow();
+
+export const apiTokens = pgTable('api_tokens', {
+  id: uuid('id').primaryKey().defaultRandom(),
+  name: text('name').notNull(),
+  /** sha256 of the token; the token itself is never stored. */
+  tokenHash: text('token_hash').notNull().unique(),
+  createdAt: createdAt(),
+  lastUsedAt: timestamp('last_used_at', { withTimezone: true }),
+});
+
+export const apps = pgTable('apps', {
+  id: uuid('id').primaryKey().defaultRandom(),
+  name: text('name').notNull().unique(),
+  /** Environment variables that the next release gets. */
+  env: jsonb('env').$type<Record<string, string>>().notNull().default(sql`'{}'::jsonb`),
+  currentReleaseId: uuid('current_release_id'),
+  createdAt: createdAt(),
+  updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+});
+
+export type BuildStatus = 'queued' | 'building' | 'succeeded' | 'failed';
+
+export interface BuildFailure {
+  code: string;
+  message: string;
+  /** 1-based Dockerfile line of the failing instruction, when one failed. */
+  line?: number;
+  exitCode?: number;
+}
+
+export const builds = pgTable('builds', {
+  id: uuid('id').primaryKey().defaultRandom(),
+  appId: uuid('app_id')
+    .notNull()
+    .references(() => apps.id, { onDelete: 'cascade' }),
+  status: text('status').$type<BuildStatus>().notNull().default('queued'),
+  contextDigest: text('context_digest').notNull(),
+  contextSize: bigint('context_size', { mode: 'number' }).notNull(),
+  dockerfile: text('dockerfile').notNull().default('Dockerfile'),
+  /** Manifest digest of the built image. */
+  imageDigest: text('image_digest'),
+  error: jsonb('error').$type<BuildFailure>(),
+  /** The build output, stored as a blob once the build ends. */
+  logDigest: text('log_digest'),
+  createdAt: createdAt(),
+  startedAt: timestamp('started_at', { withTimezone: true }),
+  finishedAt: timestamp('finished_at', { withTimezone: true }),
+});
+
+export type DeployStatus = 'building' | 'releasing' | 'succeeded' | 'failed';
+
+/** One deploy request: a build, then a release of its image. */
+export const deploys = pgTable('deploys', {
+  id: uuid('id').primaryKey().defaultRandom(),
+  appId: uuid('app_id')
+    .notNull()
+    .references(() => apps.id, { onDelete: 'cascade' }),
+  buildId: uuid('build_id').references(() => builds.id, { onDelete: 'set null' }),
+  releaseId: uuid('release_id'),
+  status: text('status').$type<DeployStatus>().notNull().default('building'),
+  error: jsonb('error').$type<{ code: string; message: string }>(),
+  createdAt: createdAt(),
+  finishedAt: timestamp('finished_at', { withTimezone: true }),
+});
+
+export type ReleaseStatus = 'pending' | 'starting' | 'active' | 'superseded' | 'failed';
+
+export const releases = pgTable(
+  'releases',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    appId: uuid('app_id')
+      .notNull()
+      .references(() => apps.id, { onDelete: 'cascade' }),
+    version: integer('version').notNull(),
+    buildId: uuid('build_id'),
+    imageDigest: text('image_digest').notNull(),
+    /** The app's environment when the release was made. */
+    env: jsonb('env').$type<Record<string, string>>().notNull(),
+    status: text('status').$type<ReleaseStatus>().notNull().default('pending'),
+    error: jsonb('error').$type<{ code: string; message: string }>(),
+    createdAt: createdAt(),
+  },
+  (table) => [uniqueIndex('releases_app_version').on(table.appId, table.version)],
+);
+
+export const volumes = pgTable(
+  'volumes',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    appId: uuid('app_id')
+      .notNull()
+      .references(() => apps.id, { onDelete: 'cascade' }),
+    name: text('name').notNull(),
+    /** Absolute path inside the container. */
+    path: text('path').notNull(),
+    /** The runner whose disk holds the volume, once it has been used. */
+    runnerId: text('runner_id'),
+    createdAt: createdAt(),
+  },
+  (table) => [
+    uniqueIndex('volumes_app_name').on(table.appId, table.name),
+    uniqueIndex('volumes_app_path').on(table.appId, table.path),
+  ],
+);
+
+/** Image references (`name:tag`) that FROM can use, such as base images made by `base-images`. */
+export const imageTags = pgTable(
+  'image_tags',
+  {
+    name: text('name').notNull(),
+    tag: text('tag').notNull(),
+    digest: text('digest').notNull(),
+    updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (table) => [primaryKey({ columns: [table.name, table.tag] })],
+);
+
+export const runners = pgTable('runners', {
+  id: text('id').primaryKey(),
+  lastSeenAt: timestamp('last_seen_at', { withTimezone: true }).notNull().defaultNow(),
+  createdAt: createdAt(),
+});
+
+export type MachineStatus = 'starting' | 'running' | 'stopping' | 'stopped' | 'failed';
+
+/** A container of a release on a runner. */
+export const machines = pgTable('machines', {
+  id: text('id').primaryKey(),
+  appId: uuid('app_id')
+    .notNull()
+    .references(() => apps.id, { onDelete: 'cascade' }),
+  releaseId: uuid('release_id').notNull(),
+  runnerId: text('runner_id').notNull(),
+  status: text('status').$type<MachineStatus>().notNull(),
+  ipAddress: text('ip_address'),
+  port: integer('port'),
+  exitCode: integer('exit_code'),
+  createdAt: createdAt(),
+  updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+});
