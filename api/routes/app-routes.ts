@@ -1,0 +1,120 @@
+import { Hono } from 'hono';
+import { and, desc, eq, inArray } from 'drizzle-orm';
+import { z } from 'zod';
+import { AppNotFoundError, findAppByName, releaseLabel } from '../../shared/apps/app-records.ts';
+import { validateAppName } from '../../shared/apps/app-name.ts';
+import { appUrl } from '../../shared/config.ts';
+import { apps, deploys, machines, releases } from '../../shared/db/schema.ts';
+import { ConflictError, errorMessage } from '../../shared/errors.ts';
+import type { ApiDeps, ApiEnv } from '../api-deps.ts';
+import { parseJsonBody } from '../request-body.ts';
+
+const createAppBody = z.object({ name: z.string() }).strict();
+
+/** How long DELETE waits for the runner to stop the app's containers. */
+const STOP_TIMEOUT_MS = 60_000;
+
+export function appRoutes(deps: ApiDeps): Hono<ApiEnv> {
+  const { db, config } = deps;
+  const routes = new Hono<ApiEnv>();
+
+  routes.post('/', async (c) => {
+    const body = await parseJsonBody(c, createAppBody);
+    const name = validateAppName(body.name);
+
+    const inserted = await db.insert(apps).values({ name }).onConflictDoNothing().returning();
+    if (inserted.length === 0) {
+      throw new ConflictError('APP_NAME_TAKEN', `App name ${JSON.stringify(name)} is taken: choose another name.`, { details: { name } });
+    }
+    deps.log.info({ app: name, appId: inserted[0]!.id }, 'app created');
+    return c.json({ name, url: appUrl(config, name) }, 201);
+  });
+
+  routes.get('/', async (c) => {
+    const rows = await db.select().from(apps).orderBy(apps.name);
+    const summaries = await Promise.all(rows.map((app) => describeApp(deps, app)));
+    return c.json({ apps: summaries });
+  });
+
+  routes.get('/:app', async (c) => {
+    const app = await findAppByName(db, c.req.param('app'));
+    return c.json(await describeApp(deps, app));
+  });
+
+  routes.delete('/:app', async (c) => {
+    const app = await findAppByName(db, c.req.param('app'));
+    const deleted = await db.delete(apps).where(eq(apps.id, app.id)).returning({ id: apps.id });
+    if (deleted.length === 0) throw new AppNotFoundError(app.name);
+
+    // The rows are gone first so that no new release of the app can start; then every
+    // runner that held a container of it stops them. A runner that does not answer
+    // removes them itself when it next reconciles, because their app no longer exists.
+    for (const runnerId of await deps.runners.runnersOfApp(app.id).catch(() => [] as string[])) {
+      try {
+        await deps.runners.call(runnerId, { kind: 'stop-app', appId: app.id, appName: app.name }, STOP_TIMEOUT_MS);
+      } catch (error) {
+        deps.log.warn({ app: app.name, appId: app.id, runnerId, err: errorMessage(error) }, 'stopping app containers failed');
+      }
+    }
+    deps.log.info({ app: app.name, appId: app.id }, 'app deleted');
+    return c.body(null, 204);
+  });
+
+  routes.get('/:app/releases', async (c) => {
+    const app = await findAppByName(db, c.req.param('app'));
+    const rows = await db.select().from(releases).where(eq(releases.appId, app.id)).orderBy(desc(releases.version));
+    return c.json({
+      releases: rows.map((release) => ({
+        version: releaseLabel(release.version),
+        id: release.id,
+        status: release.status,
+        current: release.id === app.currentReleaseId,
+        imageDigest: release.imageDigest,
+        buildId: release.buildId,
+        error: release.error,
+        createdAt: release.createdAt,
+      })),
+    });
+  });
+
+  return routes;
+}
+
+type AppStatus = 'new' | 'deploying' | 'running' | 'starting' | 'stopped' | 'crashed';
+
+/** The app as GET /v1/apps/:app shows it: its URL, status and current release. */
+async function describeApp(deps: ApiDeps, app: typeof apps.$inferSelect) {
+  const { db, config } = deps;
+  const [current] = app.currentReleaseId ? await db.select().from(releases).where(eq(releases.id, app.currentReleaseId)) : [];
+  const appMachines = await db.select().from(machines).where(eq(machines.appId, app.id));
+  const [activeDeploy] = await db
+    .select({ id: deploys.id })
+    .from(deploys)
+    .where(and(eq(deploys.appId, app.id), inArray(deploys.status, ['building', 'releasing'])))
+    .limit(1);
+
+  return {
+    name: app.name,
+    url: appUrl(config, app.name),
+    status: appStatus(current !== undefined, appMachines, activeDeploy !== undefined),
+    release: current
+      ? { version: releaseLabel(current.version), id: current.id, imageDigest: current.imageDigest, createdAt: current.createdAt }
+      : null,
+    machines: appMachines.map((machine) => ({
+      id: machine.id,
+      status: machine.status,
+      release: machine.releaseId,
+      exitCode: machine.exitCode,
+      updatedAt: machine.updatedAt,
+    })),
+    createdAt: app.createdAt,
+  };
+}
+
+function appStatus(hasRelease: boolean, appMachines: (typeof machines.$inferSelect)[], deploying: boolean): AppStatus {
+  if (appMachines.some((machine) => machine.status === 'running')) return 'running';
+  if (deploying) return 'deploying';
+  if (appMachines.some((machine) => machine.status === 'starting')) return 'starting';
+  if (appMachines.some((machine) => machine.status === 'failed')) return 'crashed';
+  return hasRelease ? 'stopped' : 'new';
+}

@@ -1,0 +1,57 @@
+import path from 'node:path';
+import { Hono } from 'hono';
+import { eq } from 'drizzle-orm';
+import { findAppByName, releaseLabel } from '../../shared/apps/app-records.ts';
+import { builds, deploys, releases, apps } from '../../shared/db/schema.ts';
+import { NotFoundError } from '../../shared/errors.ts';
+import type { ApiDeps, ApiEnv } from '../api-deps.ts';
+import { createDeploy } from '../deploys/create-deploy.ts';
+import { receiveContext, validateDockerfilePath } from '../deploys/receive-context.ts';
+import { appUrl } from '../../shared/config.ts';
+import { isUuid } from '../uuid.ts';
+
+export function deployRoutes(deps: ApiDeps): Hono<ApiEnv> {
+  const { db, config } = deps;
+  const routes = new Hono<ApiEnv>();
+
+  // The body is the build context as a tar or tar.gz archive.
+  routes.post('/apps/:app/deploys', async (c) => {
+    const app = await findAppByName(db, c.req.param('app'));
+    const dockerfile = validateDockerfilePath(c.req.query('dockerfile'));
+
+    const context = await receiveContext(c.req.raw, path.join(config.dataDir, 'tmp'), config.maxContextBytes);
+    try {
+      return c.json(await createDeploy(deps, app, context, dockerfile), 202);
+    } finally {
+      await context.remove();
+    }
+  });
+
+  routes.get('/deploys/:id', async (c) => {
+    const id = c.req.param('id');
+    const [row] = isUuid(id)
+      ? await db
+          .select({ deploy: deploys, app: apps.name, build: builds, release: releases })
+          .from(deploys)
+          .innerJoin(apps, eq(apps.id, deploys.appId))
+          .leftJoin(builds, eq(builds.id, deploys.buildId))
+          .leftJoin(releases, eq(releases.id, deploys.releaseId))
+          .where(eq(deploys.id, id))
+      : [];
+    if (!row) throw new NotFoundError('DEPLOY_NOT_FOUND', `Deploy ${JSON.stringify(id)} does not exist.`, { details: { id } });
+
+    return c.json({
+      id: row.deploy.id,
+      app: row.app,
+      status: row.deploy.status,
+      build: row.build ? { id: row.build.id, status: row.build.status } : null,
+      release: row.release ? { version: releaseLabel(row.release.version), status: row.release.status } : null,
+      url: appUrl(config, row.app),
+      error: row.deploy.error,
+      createdAt: row.deploy.createdAt,
+      finishedAt: row.deploy.finishedAt,
+    });
+  });
+
+  return routes;
+}

@@ -1,0 +1,30 @@
+import { Readable } from 'node:stream';
+import type { ReadableStream as WebReadableStream } from 'node:stream/web';
+import { Hono } from 'hono';
+import { ValidationError } from '../../shared/errors.ts';
+import { importImageArchive } from '../../shared/images/image-import.ts';
+import { formatImageReference, parseImageReference } from '../../shared/oci/image-reference.ts';
+import type { ApiDeps, ApiEnv } from '../api-deps.ts';
+
+export function imageRoutes(deps: ApiDeps): Hono<ApiEnv> {
+  const routes = new Hono<ApiEnv>();
+
+  // Loads a docker-archive or OCI-layout tarball, like `docker load`, and tags it.
+  routes.post('/import', async (c) => {
+    const ref = c.req.query('ref');
+    if (!ref) {
+      throw new ValidationError('IMAGE_REFERENCE_MISSING', 'Give the name to tag the image with as ?ref=name:tag, for example ?ref=debian:bookworm.');
+    }
+    const reference = parseImageReference(ref);
+    if (!c.req.raw.body) {
+      throw new ValidationError('IMAGE_ARCHIVE_MISSING', 'The request has no body: send a docker-archive or OCI-layout tarball.');
+    }
+
+    const body = Readable.fromWeb(c.req.raw.body as WebReadableStream<Uint8Array>);
+    const image = await importImageArchive(body, reference, { images: deps.images, blobs: deps.blobs, tempDir: `${deps.config.dataDir}/tmp` });
+    deps.log.info({ reference: formatImageReference(reference), digest: image.digest }, 'image imported');
+    return c.json({ reference: formatImageReference(reference), digest: image.digest }, 201);
+  });
+
+  return routes;
+}
