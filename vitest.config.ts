@@ -9,7 +9,7 @@ export default defineConfig({
       {
         test: {
           name: 'unit',
-          include: ['{api,workers,runner,shared,cli}/**/*.test.ts', 'test/unit/**/*.test.ts'],
+          include: ['{api,workers,runner,shared,cli,infra}/**/*.test.ts', 'test/unit/**/*.test.ts'],
           testTimeout: 20_000,
         },
       },

@@ -34,17 +34,3 @@ export async function receiveContext(request: Request, folder: string, maxBytes:
     throw error;
   }
 }
-
-/** Checks `?dockerfile=PATH`: a relative path that stays inside the context. */
-export function validateDockerfilePath(input: string | undefined): string {
-  const value = input ?? 'Dockerfile';
-  const normalized = path.posix.normalize(value);
-  if (value === '' || value.includes('\0') || path.posix.isAbsolute(value) || normalized === '..' || normalized.startsWith('../')) {
-    throw new ValidationError(
-      'DOCKERFILE_PATH_INVALID',
-      `Dockerfile path ${JSON.stringify(value)} is invalid: give a path relative to the context root, such as Dockerfile or docker/Dockerfile.prod.`,
-      { details: { dockerfile: value } },
-    );
-  }
-  return normalized;
-}

@@ -6,7 +6,8 @@ import { builds, deploys, releases, apps } from '../../shared/db/schema.ts';
 import { NotFoundError } from '../../shared/errors.ts';
 import type { ApiDeps, ApiEnv } from '../api-deps.ts';
 import { createDeploy } from '../deploys/create-deploy.ts';
-import { receiveContext, validateDockerfilePath } from '../deploys/receive-context.ts';
+import { receiveContext } from '../deploys/receive-context.ts';
+import { validateDockerfilePath } from '../../shared/build-context/context-paths.ts';
 import { appUrl } from '../../shared/config.ts';
 import { isUuid } from '../uuid.ts';
 

@@ -42,12 +42,14 @@ export interface ImageRunConfig {
   WorkingDir?: string;
   Labels?: Record<string, string>;
   StopSignal?: string;
-  /** Docker extensions that docker and BuildKit also write into OCI configs. */
+  /** Docker extensions that docker and BuildKit also write into OCI configs; durations in nanoseconds. */
   Healthcheck?: {
     Test?: string[];
     Interval?: number;
     Timeout?: number;
     StartPeriod?: number;
+    /** Written by docker since Engine 25; the interval during the start period. */
+    StartInterval?: number;
     Retries?: number;
   };
   OnBuild?: string[] | null;
