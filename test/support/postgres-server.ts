@@ -22,15 +22,18 @@ export async function startPostgresServer(port: number): Promise<PostgresServer>
   const { uid, gid } = postgresUser();
   chownSync(folder, uid, gid);
 
-  const init = spawnSync('runuser', ['-u', 'postgres', '--', `${POSTGRES_BIN}/initdb`, '-D', dataDir, '-U', 'postgres', '--auth=trust', '-E', 'UTF8'], {
+  const init = spawnSync(`${POSTGRES_BIN}/initdb`, ['-D', dataDir, '-U', 'postgres', '--auth=trust', '-E', 'UTF8'], {
     encoding: 'utf8',
+    uid,
+    gid,
   });
   if (init.status !== 0) throw new Error(`initdb failed: ${init.stderr}`);
 
+  // Started directly as the postgres user, so that our signals reach postgres itself.
   const server: ChildProcess = spawn(
-    'runuser',
-    ['-u', 'postgres', '--', `${POSTGRES_BIN}/postgres`, '-D', dataDir, '-p', String(port), '-c', 'listen_addresses=127.0.0.1', '-k', folder, '-c', 'fsync=off'],
-    { stdio: 'ignore' },
+    `${POSTGRES_BIN}/postgres`,
+    ['-D', dataDir, '-p', String(port), '-c', 'listen_addresses=127.0.0.1', '-k', folder, '-c', 'fsync=off'],
+    { stdio: 'ignore', uid, gid },
   );
   const url = `postgres://postgres@127.0.0.1:${port}/postgres`;
   await waitForPostgres(url, server);
@@ -39,6 +42,7 @@ export async function startPostgresServer(port: number): Promise<PostgresServer>
     url,
     async stop() {
       const exited = new Promise((resolve) => server.once('exit', resolve));
+      // SIGINT is PostgreSQL's fast shutdown: it ends sessions and exits without waiting for clients.
       server.kill('SIGINT');
       await exited;
       rmSync(folder, { recursive: true, force: true });
