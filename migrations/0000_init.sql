@@ -17,6 +17,16 @@ CREATE TABLE "apps" (
 	CONSTRAINT "apps_name_unique" UNIQUE("name")
 );
 --> statement-breakpoint
+CREATE TABLE "build_cache_entries" (
+	"key" text PRIMARY KEY NOT NULL,
+	"layer_digest" text,
+	"diff_id" text,
+	"layer_size" bigint,
+	"media_type" text,
+	"created_at" timestamp with time zone DEFAULT now() NOT NULL,
+	"last_used_at" timestamp with time zone DEFAULT now() NOT NULL
+);
+--> statement-breakpoint
 CREATE TABLE "builds" (
 	"id" uuid PRIMARY KEY DEFAULT gen_random_uuid() NOT NULL,
 	"app_id" uuid NOT NULL,
@@ -24,6 +34,9 @@ CREATE TABLE "builds" (
 	"context_digest" text NOT NULL,
 	"context_size" bigint NOT NULL,
 	"dockerfile" text DEFAULT 'Dockerfile' NOT NULL,
+	"build_args" jsonb DEFAULT '{}'::jsonb NOT NULL,
+	"target" text,
+	"no_cache" boolean DEFAULT false NOT NULL,
 	"image_digest" text,
 	"error" jsonb,
 	"log_digest" text,

@@ -20,6 +20,8 @@ export interface S3Config {
 export interface Config {
   /** Everything this host keeps locally: PGlite, blob files, Redis, layers, volumes. */
   dataDir: string;
+  /** Downloads worth keeping across data folders, such as the debootstrap tarball. */
+  cacheDir: string;
   bindAddress: string;
   apiPort: number;
   /** The public ingress port; apps are served at http://<app>.<domain>:<httpPort>. */
@@ -43,6 +45,8 @@ export interface Config {
   buildMemoryBytes: number;
   buildPidsLimit: number;
   buildStepTimeoutMs: number;
+  /** How long a new container has to accept connections before its release fails. */
+  startTimeoutMs: number;
 }
 
 type Env = Record<string, string | undefined>;
@@ -60,6 +64,7 @@ export function loadConfig(env: Env = process.env): Config {
 
   return {
     dataDir,
+    cacheDir: path.resolve(env.SLIPWAY_CACHE_DIR ?? path.join(dataDir, 'cache')),
     bindAddress: env.SLIPWAY_BIND_ADDRESS ?? '0.0.0.0',
     apiPort: readPort(env, 'SLIPWAY_API_PORT', 7070),
     httpPort: readPort(env, 'SLIPWAY_HTTP_PORT', 8080),
@@ -78,6 +83,7 @@ export function loadConfig(env: Env = process.env): Config {
     buildMemoryBytes: readInteger(env, 'SLIPWAY_BUILD_MEMORY_BYTES', 2 * 1024 ** 3, 64 * 1024 ** 2),
     buildPidsLimit: readInteger(env, 'SLIPWAY_BUILD_PIDS_LIMIT', 4096, 8),
     buildStepTimeoutMs: readInteger(env, 'SLIPWAY_BUILD_STEP_TIMEOUT_S', 1800, 1) * 1000,
+    startTimeoutMs: readInteger(env, 'SLIPWAY_START_TIMEOUT_S', 30, 1) * 1000,
   };
 }
 

@@ -6,6 +6,7 @@ import { builds, deploys } from '../../shared/db/schema.ts';
 import type { AppRow } from '../../shared/apps/app-records.ts';
 import type { Logger } from '../../shared/logger.ts';
 import type { BuildJob } from '../../shared/queue/queue-names.ts';
+import type { BuildOptions } from './build-options.ts';
 import { inspectContextArchive } from '../../shared/build-context/inspect-context.ts';
 
 export interface CreatedDeploy {
@@ -22,6 +23,7 @@ export async function createDeploy(
   app: AppRow,
   context: SpooledFile,
   dockerfile: string,
+  options: BuildOptions,
 ): Promise<CreatedDeploy> {
   await inspectContextArchive(context.path, { dockerfilePath: dockerfile });
   const stored = await deps.blobs.putFile(context.path, { expectedDigest: context.digest });
@@ -29,7 +31,7 @@ export async function createDeploy(
   const { build, deploy } = await deps.db.transaction(async (tx) => {
     const [build] = await tx
       .insert(builds)
-      .values({ appId: app.id, contextDigest: stored.digest, contextSize: stored.size, dockerfile })
+      .values({ appId: app.id, contextDigest: stored.digest, contextSize: stored.size, dockerfile, ...options })
       .returning();
     const [deploy] = await tx.insert(deploys).values({ appId: app.id, buildId: build!.id }).returning();
     return { build: build!, deploy: deploy! };

@@ -7,6 +7,7 @@ import { NotFoundError } from '../../shared/errors.ts';
 import type { ApiDeps, ApiEnv } from '../api-deps.ts';
 import { createDeploy } from '../deploys/create-deploy.ts';
 import { receiveContext } from '../deploys/receive-context.ts';
+import { parseBuildOptions } from '../deploys/build-options.ts';
 import { validateDockerfilePath } from '../../shared/build-context/context-paths.ts';
 import { appUrl } from '../../shared/config.ts';
 import { isUuid } from '../uuid.ts';
@@ -15,14 +16,16 @@ export function deployRoutes(deps: ApiDeps): Hono<ApiEnv> {
   const { db, config } = deps;
   const routes = new Hono<ApiEnv>();
 
-  // The body is the build context as a tar or tar.gz archive.
+  // The body is the build context as a tar or tar.gz archive. Query: dockerfile=PATH,
+  // build-arg=NAME=value (repeated), target=STAGE, no-cache=true.
   routes.post('/apps/:app/deploys', async (c) => {
     const app = await findAppByName(db, c.req.param('app'));
     const dockerfile = validateDockerfilePath(c.req.query('dockerfile'));
+    const options = parseBuildOptions(new URL(c.req.url).searchParams);
 
     const context = await receiveContext(c.req.raw, path.join(config.dataDir, 'tmp'), config.maxContextBytes);
     try {
-      return c.json(await createDeploy(deps, app, context, dockerfile), 202);
+      return c.json(await createDeploy(deps, app, context, dockerfile, options), 202);
     } finally {
       await context.remove();
     }

@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { Hono } from 'hono';
-import { ValidationError } from '../../shared/errors.ts';
+import { NotFoundError, ValidationError } from '../../shared/errors.ts';
 import { importImageArchive } from '../../shared/images/image-import.ts';
 import { formatImageReference, parseImageReference } from '../../shared/oci/image-reference.ts';
 import type { ApiDeps, ApiEnv } from '../api-deps.ts';
@@ -24,6 +24,20 @@ export function imageRoutes(deps: ApiDeps): Hono<ApiEnv> {
     const image = await importImageArchive(body, reference, { images: deps.images, blobs: deps.blobs, tempDir: `${deps.config.dataDir}/tmp` });
     deps.log.info({ reference: formatImageReference(reference), digest: image.digest }, 'image imported');
     return c.json({ reference: formatImageReference(reference), digest: image.digest }, 201);
+  });
+
+  // Looks an image up by reference: 200 with its digest, or 404.
+  routes.get('/', async (c) => {
+    const ref = c.req.query('ref');
+    if (!ref) throw new ValidationError('IMAGE_REFERENCE_MISSING', 'Give the image to look up as ?ref=name:tag, for example ?ref=debian:bookworm.');
+    const reference = parseImageReference(ref);
+    const digest = await deps.images.resolve(reference);
+    if (!digest) {
+      throw new NotFoundError('IMAGE_NOT_FOUND', `Image ${formatImageReference(reference)} is not in the image store.`, {
+        details: { reference: formatImageReference(reference) },
+      });
+    }
+    return c.json({ reference: formatImageReference(reference), digest });
   });
 
   return routes;

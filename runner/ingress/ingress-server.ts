@@ -65,8 +65,18 @@ export function appFromHost(host: string | undefined, domain: string): string | 
   return label && !label.includes('.') ? label : null;
 }
 
+/**
+ * The app a request is for: from Host, else from X-Forwarded-Host, which the edge router
+ * sets because it cannot forward Host. Either header can only pick an app that is public
+ * anyway, so neither needs to be trusted.
+ */
+function appOfRequest(request: IncomingMessage, domain: string): string | null {
+  const forwarded = request.headers['x-forwarded-host'];
+  return appFromHost(request.headers.host, domain) ?? appFromHost(Array.isArray(forwarded) ? forwarded[0] : forwarded, domain);
+}
+
 async function proxyRequest(options: IngressOptions, agent: http.Agent, request: IncomingMessage, response: ServerResponse): Promise<void> {
-  const app = appFromHost(request.headers.host, options.domain);
+  const app = appOfRequest(request, options.domain);
   if (!app) return sendText(response, 404, `No app at host ${JSON.stringify(request.headers.host ?? '')}: apps are served at <app>.${options.domain}.\n`);
 
   const backend = options.routes.pick(app);
@@ -108,7 +118,7 @@ async function proxyRequest(options: IngressOptions, agent: http.Agent, request:
 }
 
 function proxyUpgrade(options: IngressOptions, request: IncomingMessage, socket: Duplex, head: Buffer): void {
-  const app = appFromHost(request.headers.host, options.domain);
+  const app = appOfRequest(request, options.domain);
   const backend: Backend | undefined = app ? options.routes.pick(app) : undefined;
   if (!app || !backend) {
     socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n');

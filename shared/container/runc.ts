@@ -136,6 +136,39 @@ export class Runc {
     return pid;
   }
 
+  /**
+   * Starts a container under a supervising shell that outlives this process: the shell
+   * runs `runc run` in the foreground, so runc stays the container's parent, collects its
+   * exit status and the shell writes it to `exitCodeFile` (128 + signal number when a
+   * signal ended it). This is what a container shim does; it gives the runner exit codes
+   * that `runc run --detach` loses. Resolves with the shell's pid once it is spawned; the
+   * caller polls `state()` for the container and `exitCodeFile` for the end.
+   */
+  async runSupervised(id: string, bundleDir: string, options: DetachedRunOptions & { exitCodeFile: string }): Promise<number> {
+    validateId(id);
+    const logPath = await this.freshLogPath(bundleDir);
+    await rm(options.exitCodeFile, { force: true });
+
+    const script = 'code=0; "$0" "$@" || code=$?; echo "$code" > "$SLIPWAY_EXIT_CODE_FILE"';
+    const child = spawn('/bin/sh', ['-c', script, this.binary, ...this.globalArgs(logPath), 'run', '--bundle', bundleDir, id], {
+      stdio: ['ignore', options.stdoutFd, options.stderrFd],
+      detached: true,
+      env: { ...process.env, SLIPWAY_EXIT_CODE_FILE: options.exitCodeFile },
+    });
+    const pid = await new Promise<number>((resolve, reject) => {
+      child.once('spawn', () => resolve(child.pid!));
+      child.once('error', (error) => reject(new RuncError(id, 'run (supervised)', error.message)));
+    });
+    child.unref();
+    log.info({ containerId: id, shimPid: pid }, 'container shim started');
+    return pid;
+  }
+
+  /** Reads runc's own errors of the last run in a bundle, for a container that failed to start. */
+  async lastErrors(bundleDir: string): Promise<string> {
+    return readRuncErrors(path.join(bundleDir, 'runc.log'));
+  }
+
   /** Returns the container's state, or null when runc has no container with this id. */
   async state(id: string): Promise<ContainerState | null> {
     validateId(id);

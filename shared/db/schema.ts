@@ -1,5 +1,5 @@
 import { sql } from 'drizzle-orm';
-import { integer, jsonb, pgTable, primaryKey, text, timestamp, uniqueIndex, uuid, bigint } from 'drizzle-orm/pg-core';
+import { bigint, boolean, integer, jsonb, pgTable, primaryKey, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
 
 /**
  * The database schema. Migrations in migrations/ are generated from this file with
@@ -46,6 +46,11 @@ export const builds = pgTable('builds', {
   contextDigest: text('context_digest').notNull(),
   contextSize: bigint('context_size', { mode: 'number' }).notNull(),
   dockerfile: text('dockerfile').notNull().default('Dockerfile'),
+  /** `--build-arg` values for this build. */
+  buildArgs: jsonb('build_args').$type<Record<string, string>>().notNull().default(sql`'{}'::jsonb`),
+  /** The stage to build (`--target`); the last stage when null. */
+  target: text('target'),
+  noCache: boolean('no_cache').notNull().default(false),
   /** Manifest digest of the built image. */
   imageDigest: text('image_digest'),
   error: jsonb('error').$type<BuildFailure>(),
@@ -147,4 +152,19 @@ export const machines = pgTable('machines', {
   exitCode: integer('exit_code'),
   createdAt: createdAt(),
   updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+});
+
+/**
+ * The build cache: a step's cache key (parent chain, instruction after substitution,
+ * the args and env it sees, the checksums of files it copies) and the layer it made.
+ * A step that changed no file has no layer. Any worker can reuse what another built.
+ */
+export const buildCacheEntries = pgTable('build_cache_entries', {
+  key: text('key').primaryKey(),
+  layerDigest: text('layer_digest'),
+  diffId: text('diff_id'),
+  layerSize: bigint('layer_size', { mode: 'number' }),
+  mediaType: text('media_type'),
+  createdAt: createdAt(),
+  lastUsedAt: timestamp('last_used_at', { withTimezone: true }).notNull().defaultNow(),
 });

@@ -9,15 +9,59 @@ import type { ImageConfig, ImageManifest, StoredImage } from '../oci/image-types
 import { MediaType } from '../oci/media-types.ts';
 import { formatImageReference, repositoryName, type ImageReference } from '../oci/image-reference.ts';
 
+/** Where the names of images (`repository:tag` → manifest digest) are kept. */
+export interface ImageTagStore {
+  setTag(repository: string, tag: string, digest: Digest): Promise<void>;
+  getTag(repository: string, tag: string): Promise<Digest | null>;
+}
+
+/** Tags in the `image_tags` table, shared by every host of an install. */
+export class DatabaseImageTags implements ImageTagStore {
+  constructor(private readonly db: Database) {}
+
+  async setTag(repository: string, tag: string, digest: Digest): Promise<void> {
+    await this.db
+      .insert(imageTags)
+      .values({ name: repository, tag, digest })
+      .onConflictDoUpdate({ target: [imageTags.name, imageTags.tag], set: { digest, updatedAt: new Date() } });
+  }
+
+  async getTag(repository: string, tag: string): Promise<Digest | null> {
+    const rows = await this.db
+      .select({ digest: imageTags.digest })
+      .from(imageTags)
+      .where(and(eq(imageTags.name, repository), eq(imageTags.tag, tag)));
+    return (rows[0]?.digest as Digest | undefined) ?? null;
+  }
+}
+
+/** Tags in memory, for a store that only lives while a command runs (the CLI's image export). */
+export class MemoryImageTags implements ImageTagStore {
+  readonly tags = new Map<string, Digest>();
+
+  async setTag(repository: string, tag: string, digest: Digest): Promise<void> {
+    this.tags.set(`${repository}:${tag}`, digest);
+  }
+
+  async getTag(repository: string, tag: string): Promise<Digest | null> {
+    return this.tags.get(`${repository}:${tag}`) ?? null;
+  }
+}
+
 /**
- * Images in the blob store, with the tags that name them in the database. A manifest
- * and its config are blobs like the layers; an image is known by its manifest digest.
+ * Images in the blob store, with the tags that name them. A manifest and its config are
+ * blobs like the layers; an image is known by its manifest digest. Given a database,
+ * tags live in its `image_tags` table.
  */
 export class ImageStore {
+  private readonly tags: ImageTagStore;
+
   constructor(
-    private readonly db: Database,
+    tags: Database | ImageTagStore,
     readonly blobs: BlobStore,
-  ) {}
+  ) {
+    this.tags = 'getTag' in tags ? tags : new DatabaseImageTags(tags);
+  }
 
   /**
    * Stores an image's config and manifest. The layers must be in the blob store already;
@@ -44,22 +88,14 @@ export class ImageStore {
   }
 
   async tag(reference: ImageReference, digest: Digest): Promise<void> {
-    const tag = reference.tag ?? 'latest';
-    await this.db
-      .insert(imageTags)
-      .values({ name: repositoryName(reference), tag, digest })
-      .onConflictDoUpdate({ target: [imageTags.name, imageTags.tag], set: { digest, updatedAt: new Date() } });
+    await this.tags.setTag(repositoryName(reference), reference.tag ?? 'latest', digest);
   }
 
   /** Returns the manifest digest that a reference names in this store, or null. */
   async resolve(reference: ImageReference): Promise<Digest | null> {
     if (reference.digest) return (await this.blobs.stat(reference.digest)) ? reference.digest : null;
 
-    const rows = await this.db
-      .select({ digest: imageTags.digest })
-      .from(imageTags)
-      .where(and(eq(imageTags.name, repositoryName(reference)), eq(imageTags.tag, reference.tag ?? 'latest')));
-    return (rows[0]?.digest as Digest | undefined) ?? null;
+    return this.tags.getTag(repositoryName(reference), reference.tag ?? 'latest');
   }
 
   async getByReference(reference: ImageReference): Promise<StoredImage> {

@@ -21,10 +21,10 @@ afterAll(async () => {
   await api?.close();
 });
 
-async function archive(name: string, entries: FixtureEntry[], gzip = false): Promise<Buffer> {
+async function archive(name: string, entries: FixtureEntry[], gzip = false): Promise<Blob> {
   const file = path.join(scratch.path, name);
   await writeArchive(file, entries, { gzip });
-  return readFile(file);
+  return new Blob([await readFile(file)]);
 }
 
 async function upload(body: BodyInit, query = ''): Promise<Response> {
@@ -49,7 +49,7 @@ describe('deploy upload', () => {
     expect(created.build.status).toBe('queued');
     const build = await (await api.request('GET', `/v1/builds/${created.build.id}`)).json();
     expect(build).toMatchObject({ id: created.build.id, app: 'web', status: 'queued', dockerfile: 'Dockerfile' });
-    expect(await api.deps.blobs.stat(build.contextDigest)).toEqual({ size: body.length });
+    expect(await api.deps.blobs.stat(build.contextDigest)).toEqual({ size: body.size });
     expect(await api.deps.buildQueue.getJob(created.build.id)).toBeTruthy();
   });
 

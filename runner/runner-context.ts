@@ -1,0 +1,24 @@
+import type { Redis } from 'ioredis';
+import type { BlobStore } from '../shared/blobs/blob-store.ts';
+import type { Config } from '../shared/config.ts';
+import type { Runc } from '../shared/container/runc.ts';
+import type { Database } from '../shared/db/database.ts';
+import type { ImageStore } from '../shared/images/image-store.ts';
+import type { LayerCache } from '../shared/layers/layer-cache.ts';
+import type { Logger } from '../shared/logger.ts';
+import type { BridgeNetwork } from '../shared/network/bridge-network.ts';
+import type { RouteTable } from './ingress/route-table.ts';
+
+/** What the runner's parts share: the stores, the host's runtime and network, the routes. */
+export interface RunnerContext {
+  config: Config;
+  db: Database;
+  blobs: BlobStore;
+  images: ImageStore;
+  layers: LayerCache;
+  runc: Runc;
+  network: BridgeNetwork;
+  routes: RouteTable;
+  redis: Redis;
+  log: Logger;
+}
