@@ -11,7 +11,7 @@ set -eu
 runtime_packages="runc:runc redis-server:redis-server iptables:iptables ip:iproute2 git:git
 debootstrap:debootstrap mknod:coreutils setfattr:attr getfattr:attr tar:tar"
 test_packages="skopeo:skopeo umoci:umoci docker-registry:docker-registry busybox:busybox-static
-pg_ctlcluster:postgresql"
+pg_ctlcluster:postgresql openssl:openssl"
 
 wanted="$runtime_packages"
 if [ "${1:-}" = "--test" ]; then

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { ValidationError } from '../../shared/errors.ts';
 import type { ImageStore } from '../../shared/images/image-store.ts';
 import { writeLayer } from '../../shared/layers/layer-writer.ts';
-import { runCommand } from '../../shared/layers/run-command.ts';
+import { runCommand } from '../../shared/process/run-command.ts';
 import { createLogger, type Logger } from '../../shared/logger.ts';
 import { formatImageReference, parseImageReference } from '../../shared/oci/image-reference.ts';
 import type { ImageConfig, StoredImage } from '../../shared/oci/image-types.ts';

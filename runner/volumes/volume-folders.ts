@@ -2,7 +2,7 @@ import { mkdir, readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { resolveInRoot } from '../../shared/container/secure-path.ts';
 import type { BindMount } from '../../shared/container/runtime-spec.ts';
-import { runCommand } from '../../shared/container/run-command.ts';
+import { runCommand } from '../../shared/process/run-command.ts';
 
 export interface VolumeSpec {
   name: string;

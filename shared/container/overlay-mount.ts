@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { SystemError, ValidationError } from '../errors.ts';
 import { createLogger } from '../logger.ts';
-import { CommandFailedError, runCommand } from './run-command.ts';
+import { CommandFailedError, runCommand } from '../process/run-command.ts';
 
 const log = createLogger('overlay-mount');
 

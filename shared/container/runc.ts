@@ -6,7 +6,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { ValidationError } from '../errors.ts';
 import { createLogger } from '../logger.ts';
 import { ContainerAbortedError, ContainerTimeoutError, RuncError } from './runc-errors.ts';
-import { CommandFailedError, runCommand } from './run-command.ts';
+import { CommandFailedError, runCommand } from '../process/run-command.ts';
 
 const log = createLogger('runc');
 

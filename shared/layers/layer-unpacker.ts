@@ -7,7 +7,7 @@ import { ValidationError } from '../errors.ts';
 import { DigestingStream, type Digest } from '../oci/digest.ts';
 import { openUncompressed } from './layer-compression.ts';
 import { OPAQUE_WHITEOUT, WHITEOUT_PREFIX } from './layer-writer.ts';
-import { runCommand } from './run-command.ts';
+import { runCommand } from '../process/run-command.ts';
 import { cleanEntryPath, SafeTree, UnsafeEntryError } from './safe-tree.ts';
 import { captureRawPax, rawXattrsOf } from './tar-pax.ts';
 import { CAPABILITY_XATTR, OVERLAY_OPAQUE_XATTR } from './tree-xattrs.ts';

@@ -1,4 +1,4 @@
-import { runCommand } from './run-command.ts';
+import { runCommand } from '../process/run-command.ts';
 
 /** Marks an overlayfs upper directory whose lower contents are hidden (overlayfs docs, "whiteouts and opaque directories"). */
 export const OVERLAY_OPAQUE_XATTR = 'trusted.overlay.opaque';
@@ -17,7 +17,7 @@ export type TreeXattrs = Map<string, Map<string, Buffer>>;
 export async function readTreeXattrs(root: string, names: readonly string[]): Promise<TreeXattrs> {
   const pattern = `^(${names.map(escapeRegExp).join('|')})$`;
   const { stdout } = await runCommand('getfattr', ['-R', '-P', '-h', '-d', '-m', pattern, '-e', 'base64', '.'], { cwd: root });
-  return parseGetfattrDump(stdout.toString('utf8'));
+  return parseGetfattrDump(stdout);
 }
 
 /**

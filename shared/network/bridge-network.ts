@@ -2,7 +2,7 @@ import { readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { SystemError, ValidationError } from '../errors.ts';
 import { createLogger } from '../logger.ts';
-import { CommandFailedError, runCommand } from '../container/run-command.ts';
+import { CommandFailedError, runCommand } from '../process/run-command.ts';
 import { AddressAllocator } from './address-allocator.ts';
 import { installFirewall, removeFirewall } from './firewall.ts';
 import { parseSubnet, type Ipv4Subnet } from './ipv4.ts';

@@ -1,4 +1,4 @@
-import { CommandFailedError, runCommand } from '../container/run-command.ts';
+import { CommandFailedError, runCommand } from '../process/run-command.ts';
 
 /** Link-local addresses, where cloud metadata services listen. The firewall drops container traffic to them. */
 export const LINK_LOCAL_CIDR = '169.254.0.0/16';

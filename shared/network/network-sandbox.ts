@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { access } from 'node:fs/promises';
 import { ConflictError, SystemError, ValidationError } from '../errors.ts';
 import { createLogger } from '../logger.ts';
-import { CommandFailedError, runCommand } from '../container/run-command.ts';
+import { CommandFailedError, runCommand } from '../process/run-command.ts';
 import type { AddressAllocator } from './address-allocator.ts';
 import { ipv4ToNumber, type Ipv4Subnet } from './ipv4.ts';
 
