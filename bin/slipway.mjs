@@ -2,6 +2,10 @@
 // Runs the TypeScript CLI through tsx's loader, so the project needs no build step.
 import { register } from 'tsx/esm/api';
 
+// Client commands print for people; the service log of the code they share stays quiet
+// unless asked for. The server logs at info.
+if (process.argv[2] !== 'server' && !process.env.SLIPWAY_LOG_LEVEL) process.env.SLIPWAY_LOG_LEVEL = 'warn';
+
 register();
 const { main } = await import('../cli/main.ts');
 process.exitCode = await main(process.argv.slice(2));

@@ -49,6 +49,8 @@ export const deployCommand: Command = {
     const app = encodeURIComponent(values.app);
     const dockerfile = values.dockerfile ?? 'Dockerfile';
 
+    // Fails fast on an unknown app, before the context is packed and uploaded.
+    await client.request('GET', `/v1/apps/${app}`);
     const progress = new UploadProgress();
     const body = packContext(dir, { dockerfile }).pipe(progress.meter());
     const response = await client.request('POST', `/v1/apps/${app}/deploys?dockerfile=${encodeURIComponent(dockerfile)}`, {
