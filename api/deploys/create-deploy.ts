@@ -7,6 +7,7 @@ import type { AppRow } from '../../shared/apps/app-records.ts';
 import type { Logger } from '../../shared/logger.ts';
 import type { BuildJob } from '../../shared/queue/queue-names.ts';
 import type { BuildOptions } from './build-options.ts';
+import { parseDockerfile } from '../../workers/build/frontend/index.ts';
 import { inspectContextArchive } from '../../shared/build-context/inspect-context.ts';
 
 export interface CreatedDeploy {
@@ -15,8 +16,9 @@ export interface CreatedDeploy {
 }
 
 /**
- * Checks an uploaded context, stores it as a blob and queues its build. The context is
- * inspected before anything is stored, so a rejected upload leaves no blob and no row.
+ * Checks an uploaded context and its Dockerfile, stores the context as a blob and queues
+ * its build. Both are checked before anything is stored, so a rejected upload leaves no
+ * blob and no row.
  */
 export async function createDeploy(
   deps: { db: Database; blobs: BlobStore; buildQueue: Queue<BuildJob>; log: Logger },
@@ -25,7 +27,10 @@ export async function createDeploy(
   dockerfile: string,
   options: BuildOptions,
 ): Promise<CreatedDeploy> {
-  await inspectContextArchive(context.path, { dockerfilePath: dockerfile });
+  const inspection = await inspectContextArchive(context.path, { dockerfilePath: dockerfile });
+  // Parsing here turns a Dockerfile mistake (an unknown instruction, a missing FROM, an
+  // unknown --target) into a 400 naming the line, before anything is stored or queued.
+  parseDockerfile(inspection.dockerfile, { buildArgs: options.buildArgs, target: options.target });
   const stored = await deps.blobs.putFile(context.path, { expectedDigest: context.digest });
 
   const { build, deploy } = await deps.db.transaction(async (tx) => {

@@ -43,13 +43,14 @@ export function appRoutes(deps: ApiDeps): Hono<ApiEnv> {
 
   routes.delete('/:app', async (c) => {
     const app = await findAppByName(db, c.req.param('app'));
+    const appRunners = await deps.runners.runnersOfApp(app.id);
     const deleted = await db.delete(apps).where(eq(apps.id, app.id)).returning({ id: apps.id });
     if (deleted.length === 0) throw new AppNotFoundError(app.name);
 
     // The rows are gone first so that no new release of the app can start; then every
     // runner that held a container of it stops them. A runner that does not answer
     // removes them itself when it next reconciles, because their app no longer exists.
-    for (const runnerId of await deps.runners.runnersOfApp(app.id).catch(() => [] as string[])) {
+    for (const runnerId of appRunners) {
       try {
         await deps.runners.call(runnerId, { kind: 'stop-app', appId: app.id, appName: app.name }, STOP_TIMEOUT_MS);
       } catch (error) {

@@ -111,6 +111,30 @@ describe('deploy upload', () => {
       expect(error.message).toContain('Dockerfile');
     });
 
+    it('rejects an unknown instruction, naming its line', async () => {
+      const body = await archive('unknown.tar', [{ name: 'Dockerfile', content: 'FROM debian:bookworm\nRUN true\nFROBNICATE now\n' }]);
+      const response = await upload(body);
+      expect(response.status).toBe(400);
+      const { error } = await response.json();
+      expect(error.code).toBe('DOCKERFILE_UNKNOWN_INSTRUCTION');
+      expect(error.line).toBe(3);
+      expect(error.message).toContain('FROBNICATE');
+    });
+
+    it('rejects an unknown build target', async () => {
+      const body = await archive('target.tar', [{ name: 'Dockerfile', content: DOCKERFILE }]);
+      const response = await upload(body, '?target=nowhere');
+      expect(response.status).toBe(400);
+      expect((await response.json()).error.code).toBe('DOCKERFILE_TARGET_NOT_FOUND');
+    });
+
+    it('rejects a malformed build arg', async () => {
+      const body = await archive('arg.tar', [{ name: 'Dockerfile', content: DOCKERFILE }]);
+      const response = await upload(body, '?build-arg=no-equals-sign');
+      expect(response.status).toBe(400);
+      expect((await response.json()).error.code).toBe('BUILD_ARG_INVALID');
+    });
+
     it('rejects a Dockerfile path outside the context', async () => {
       const body = await archive('ok.tar', [{ name: 'Dockerfile', content: DOCKERFILE }]);
       const response = await upload(body, '?dockerfile=../Dockerfile');
