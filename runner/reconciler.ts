@@ -32,7 +32,7 @@ export class Reconciler {
     await this.running;
   }
 
-  /** One pass; passes never overlap. */
+  /** Runs one pass; a pass starts only after the previous one has finished. */
   runOnce(): Promise<void> {
     this.running = this.running.then(() => this.reconcile()).catch((error) => this.ctx.log.error({ err: error }, 'reconcile failed'));
     return this.running;
@@ -40,7 +40,7 @@ export class Reconciler {
 
   private async reconcile(): Promise<void> {
     // TODO: with several runners, start only the apps that the scheduler placed here;
-    // today every runner starts every app whose current release runs nowhere it knows of.
+    // today every runner starts every app that has no machine on it.
     const wanted = await this.ctx.db.select({ id: apps.id, name: apps.name, releaseId: apps.currentReleaseId }).from(apps).where(isNotNull(apps.currentReleaseId));
     const wantedIds = new Set(wanted.map((app) => app.id));
 

@@ -9,7 +9,7 @@ import type { Logger } from '../shared/logger.ts';
 import type { BridgeNetwork } from '../shared/network/bridge-network.ts';
 import type { RouteTable } from './ingress/route-table.ts';
 
-/** What the runner's parts share: the stores, the host's runtime and network, the routes. */
+/** The stores, host runtime, network and routes that the runner's parts share. */
 export interface RunnerContext {
   config: Config;
   db: Database;

@@ -141,7 +141,7 @@ function readRoles(env: Env): Set<Role> {
   return roles;
 }
 
-/** The public URL of an app. The port is left out when it is the HTTP default. */
+/** Returns the public URL of an app, without the port when it is the HTTP default. */
 export function appUrl(config: Pick<Config, 'domain' | 'httpPort'>, app: string): string {
   const port = config.httpPort === 80 ? '' : `:${config.httpPort}`;
   return `http://${app}.${config.domain}${port}/`;

@@ -9,7 +9,7 @@ import type { Logger } from '../shared/logger.ts';
 import type { BridgeNetwork } from '../shared/network/bridge-network.ts';
 import type { RunnerClient } from '../shared/queue/runner-client.ts';
 
-/** What the build worker's parts share. */
+/** The stores and host runtime that the build worker's parts share. */
 export interface WorkerContext {
   config: Config;
   db: Database;

@@ -47,9 +47,9 @@ export function appRoutes(deps: ApiDeps): Hono<ApiEnv> {
     const deleted = await db.delete(apps).where(eq(apps.id, app.id)).returning({ id: apps.id });
     if (deleted.length === 0) throw new AppNotFoundError(app.name);
 
-    // The rows are gone first so that no new release of the app can start; then every
-    // runner that held a container of it stops them. A runner that does not answer
-    // removes them itself when it next reconciles, because their app no longer exists.
+    // The rows go first so that no new release of the app can start. Then every runner
+    // that ran a container of it stops them. A runner that does not reply removes them
+    // at its next reconcile pass, because their app no longer exists.
     for (const runnerId of appRunners) {
       try {
         await deps.runners.call(runnerId, { kind: 'stop-app', appId: app.id, appName: app.name }, STOP_TIMEOUT_MS);
@@ -83,7 +83,7 @@ export function appRoutes(deps: ApiDeps): Hono<ApiEnv> {
 
 type AppStatus = 'new' | 'deploying' | 'running' | 'starting' | 'stopped' | 'crashed';
 
-/** The app as GET /v1/apps/:app shows it: its URL, status and current release. */
+/** Describes an app for GET /v1/apps/:app: its URL, status, current release and containers. */
 async function describeApp(deps: ApiDeps, app: typeof apps.$inferSelect) {
   const { db, config } = deps;
   const [current] = app.currentReleaseId ? await db.select().from(releases).where(eq(releases.id, app.currentReleaseId)) : [];

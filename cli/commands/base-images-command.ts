@@ -45,7 +45,7 @@ export const baseImagesCommand: Command = {
     }
 
     // The image is made in a throwaway OCI layout and loaded through the API, as `docker
-    // load` would, so this works while the server holds its database open.
+    // load` would, so this works while the server has its database open.
     const layoutDir = await mkdtemp(path.join(tmpdir(), 'slipway-base-image-'));
     try {
       process.stdout.write(`Making ${BASE_REFERENCE} with debootstrap (about 30 s the first time)...\n`);

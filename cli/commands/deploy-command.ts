@@ -17,7 +17,7 @@ interface DeployStatus {
   error: { code: string; message: string } | null;
 }
 
-/** How often the CLI asks for the deploy's status once the build output has ended. */
+/** Interval between polls of the deploy's status once the build output has ended, in ms. */
 const POLL_INTERVAL_MS = 500;
 
 export const deployCommand: Command = {
@@ -74,7 +74,7 @@ export const deployCommand: Command = {
 
 async function requireFolder(dir: string): Promise<void> {
   const info = await stat(dir).catch(() => null);
-  if (!info?.isDirectory()) throw new CliError(`${dir} is not a folder: give the folder that holds the Dockerfile.`, ExitCode.usage);
+  if (!info?.isDirectory()) throw new CliError(`${dir} is not a directory: give the directory that contains the Dockerfile.`, ExitCode.usage);
 }
 
 async function followBuildOutput(client: ApiClient, buildId: string): Promise<void> {

@@ -21,8 +21,8 @@ export interface RunningIngress {
 }
 
 /**
- * The public HTTP entry: `Host: <app>.<domain>` goes to one of the app's ready
- * containers. Connections to containers are kept alive and reused.
+ * Starts the public HTTP entry, which proxies `Host: <app>.<domain>` to one of the app's
+ * ready containers. Connections to containers are kept alive and reused.
  */
 export async function startIngress(options: IngressOptions, bindAddress: string, port: number): Promise<RunningIngress> {
   const agent = new http.Agent({ keepAlive: true, maxSockets: 256, keepAliveMsecs: 10_000 });
@@ -55,7 +55,7 @@ export async function startIngress(options: IngressOptions, bindAddress: string,
   };
 }
 
-/** The app name of a Host header, or null when the host is not under the domain. */
+/** Returns the app name of a Host header, or null when the host is not under the domain. */
 export function appFromHost(host: string | undefined, domain: string): string | null {
   if (!host) return null;
   const name = host.replace(/:\d+$/, '').toLowerCase().replace(/\.$/, '');
@@ -66,8 +66,8 @@ export function appFromHost(host: string | undefined, domain: string): string | 
 }
 
 /**
- * The app a request is for: from Host, else from X-Forwarded-Host, which the edge router
- * sets because it cannot forward Host. Either header can only pick an app that is public
+ * Returns the app a request is for: from Host, else from X-Forwarded-Host, which the edge
+ * router sets because it cannot forward Host. Either header can only pick an app that is public
  * anyway, so neither needs to be trusted.
  */
 function appOfRequest(request: IncomingMessage, domain: string): string | null {

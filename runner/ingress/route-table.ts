@@ -1,7 +1,7 @@
 /**
  * Where the ingress sends each app's requests: the app's ready containers, each with
- * its count of requests in flight. A draining backend takes no new requests; whoever
- * drains it waits on `drained` until its last request has finished.
+ * its count of requests in flight. A draining backend takes no new requests, and `drain`
+ * resolves once its last request has finished.
  */
 export interface Backend {
   machineId: string;
@@ -21,7 +21,7 @@ export class RouteTable {
     this.backends.set(app, list);
   }
 
-  /** The ready backend with the fewest requests in flight, or undefined when there is none. */
+  /** Returns the ready backend with the fewest requests in flight, or undefined when there is none. */
   pick(app: string): Backend | undefined {
     let best: Backend | undefined;
     for (const backend of this.backends.get(app) ?? []) {

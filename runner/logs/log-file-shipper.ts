@@ -60,8 +60,8 @@ export class LogFileShipper {
       await file.close();
     }
 
-    // TODO: a line the app writes between the last read and this truncate is lost; a
-    // pipe through a small log shim per container would close that window.
+    // TODO: a line that the app writes between the last read and this truncate is lost.
+    // A pipe through a small log shim per container would close that window.
     if (this.offset >= MAX_FILE_BYTES && this.offset === (await stat(this.filePath)).size) {
       await truncate(this.filePath, 0);
       this.offset = 0;

@@ -111,8 +111,9 @@ export class MachineManager {
   }
 
   /**
-   * A machine's process exited on its own: take it out of the routes and start it again
-   * after a delay that doubles with each quick crash, as Docker's restart policy does.
+   * Handles a process that exited on its own: removes the machine from the routes and
+   * starts it again after a delay that doubles with each quick crash, as Docker's restart
+   * policy does.
    */
   private handleExit(machine: Machine, exitCode: number): void {
     this.ctx.routes.remove(machine.plan.app.name, machine.id);

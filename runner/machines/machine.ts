@@ -22,7 +22,7 @@ import { assertMachineTransition } from './machine-state.ts';
 import { processSettings } from './process-settings.ts';
 import { waitForPort } from './wait-for-port.ts';
 
-/** What a machine runs: one release of one app, with the app's volumes. */
+/** The plan of a machine: one release of one app, with the app's volumes. */
 export interface MachinePlan {
   machineId: string;
   app: { id: string; name: string };

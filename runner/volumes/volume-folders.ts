@@ -10,15 +10,15 @@ export interface VolumeSpec {
   path: string;
 }
 
-/** A volume's folder on this host: `<dataDir>/volumes/<app id>/<volume name>`. */
+/** Returns a volume's folder on this host: `<dataDir>/volumes/<app id>/<volume name>`. */
 export function volumeFolder(dataDir: string, appId: string, volumeName: string): string {
   return path.join(dataDir, 'volumes', appId, volumeName);
 }
 
 /**
- * Prepares the bind mounts of an app's volumes inside a container root. A volume folder
- * that is new is seeded with what the image has at the volume's path, as Docker does for
- * a named volume on first use; afterwards its contents belong to the app. The mount
+ * Prepares the bind mounts of an app's volumes inside a container root. A new volume
+ * folder is seeded with what the image has at the volume's path, as Docker does for a
+ * named volume on first use. After that its contents belong to the app. The mount
  * point is created inside the root through resolveInRoot, so a symlink in the image can
  * never place it outside.
  */

@@ -9,7 +9,7 @@ import type { ImageConfig, ImageManifest, StoredImage } from '../oci/image-types
 import { MediaType } from '../oci/media-types.ts';
 import { formatImageReference, repositoryName, type ImageReference } from '../oci/image-reference.ts';
 
-/** Where the names of images (`repository:tag` → manifest digest) are kept. */
+/** Storage of image names: `repository:tag` → manifest digest. */
 export interface ImageTagStore {
   setTag(repository: string, tag: string, digest: Digest): Promise<void>;
   getTag(repository: string, tag: string): Promise<Digest | null>;

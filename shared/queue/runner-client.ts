@@ -21,7 +21,7 @@ export class RunnerClient {
     private readonly connection: ConnectionOptions,
   ) {}
 
-  /** The runner that already runs the app, else the runner seen most recently. */
+  /** Returns the runner that already runs the app, else the runner seen most recently. */
   async pickRunner(appId: string): Promise<string> {
     const fresh = new Date(Date.now() - RUNNER_STALE_AFTER_MS);
     const [current] = await this.db
@@ -32,8 +32,8 @@ export class RunnerClient {
       .limit(1);
     if (current) return current.runnerId;
 
-    // TODO: place apps by free memory and keep an app with a volume on the volume's host;
-    // with one runner per install the most recently seen runner is the only choice.
+    // TODO: place apps by free memory, and keep an app with a volume on the volume's host.
+    // With one runner per install, the most recently seen runner is the only choice.
     const [newest] = await this.db.select().from(runners).where(gt(runners.lastSeenAt, fresh)).orderBy(desc(runners.lastSeenAt)).limit(1);
     if (!newest) {
       throw new SystemError('NO_RUNNER_AVAILABLE', 'No runner has sent a heartbeat in the last 30 s: start one with "slipway server" (role runner).', {

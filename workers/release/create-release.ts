@@ -9,7 +9,7 @@ const VERSION_ATTEMPTS = 5;
 
 /**
  * Records release vN of an app for a built image, with the app's environment as it is
- * now, and asks a runner to roll it out. The runner marks the deploy succeeded or failed.
+ * now, and sends a runner the job to roll it out. The runner marks the deploy succeeded or failed.
  */
 export async function createRelease(
   ctx: WorkerContext,
