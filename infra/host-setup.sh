@@ -9,7 +9,8 @@ set -eu
 
 # command-name:package pairs; a command that is on PATH means its package is present.
 runtime_packages="runc:runc redis-server:redis-server iptables:iptables ip:iproute2 git:git
-debootstrap:debootstrap mknod:coreutils setfattr:attr getfattr:attr tar:tar"
+debootstrap:debootstrap mknod:coreutils setfattr:attr getfattr:attr tar:tar bzip2:bzip2 xz:xz-utils
+zstd:zstd"
 test_packages="skopeo:skopeo umoci:umoci docker-registry:docker-registry busybox:busybox-static
 pg_ctlcluster:postgresql openssl:openssl"
 

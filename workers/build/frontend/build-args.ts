@@ -83,11 +83,17 @@ export function expandAt(line: number, word: string, scope: VariableScope, escap
 }
 
 /**
+ * Build args that the builder reads itself without an ARG. It takes SOURCE_DATE_EPOCH for
+ * the image's timestamps and clamps layer mtimes to it. BuildKit reads the same build arg.
+ */
+export const BUILDER_ARGS: readonly string[] = ['SOURCE_DATE_EPOCH'];
+
+/**
  * Build args that no ARG instruction declares, for a warning: Docker builds anyway and
- * reports them. Predefined names (proxies, platforms) are never reported.
+ * reports them. Predefined names (proxies, platforms, builder args) are never reported.
  */
 export function findUnusedBuildArgs(buildArgs: Readonly<Record<string, string>>, declared: ReadonlySet<string>): string[] {
   return Object.keys(buildArgs)
-    .filter((name) => !declared.has(name) && !PROXY_ARGS.includes(name) && !(name in PLATFORM_ARGS))
+    .filter((name) => !declared.has(name) && !PROXY_ARGS.includes(name) && !(name in PLATFORM_ARGS) && !BUILDER_ARGS.includes(name))
     .sort();
 }

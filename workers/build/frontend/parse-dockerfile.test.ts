@@ -240,7 +240,7 @@ describe('parseDockerfile build args', () => {
 
   it('lists build args that no ARG declares, without failing', () => {
     const plan = parseDockerfile('ARG USED\nFROM debian\nARG ALSO_USED\n', {
-      buildArgs: { USED: '1', ALSO_USED: '2', UNUSED: '3', HTTP_PROXY: 'http://127.0.0.1:3128' },
+      buildArgs: { USED: '1', ALSO_USED: '2', UNUSED: '3', HTTP_PROXY: 'http://127.0.0.1:3128', SOURCE_DATE_EPOCH: '1700000000' },
     });
     expect(plan.unusedBuildArgs).toEqual(['UNUSED']);
     expect(plan.warnings).toEqual([{ message: 'build args not declared by any ARG were ignored: UNUSED' }]);

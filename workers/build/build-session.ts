@@ -1,0 +1,135 @@
+import path from 'node:path';
+import type { BlobStore } from '../../shared/blobs/blob-store.ts';
+import type { Config } from '../../shared/config.ts';
+import type { Runc } from '../../shared/container/runc.ts';
+import type { Database } from '../../shared/db/database.ts';
+import { ValidationError } from '../../shared/errors.ts';
+import type { ImageStore } from '../../shared/images/image-store.ts';
+import type { LayerCache } from '../../shared/layers/layer-cache.ts';
+import type { Logger } from '../../shared/logger.ts';
+import type { BridgeNetwork } from '../../shared/network/bridge-network.ts';
+import { buildCancelled } from './build-errors.ts';
+import type { BuildOutput } from './build-output.ts';
+import { BuildCache } from './cache/build-cache.ts';
+import type { ContentDigestMemo } from './cache/source-checksum.ts';
+import type { BuildPlan } from './frontend/index.ts';
+import type { StageResult } from './stage-state.ts';
+
+export interface BuildInput {
+  buildId: string;
+  /** The extracted build context, already filtered by .dockerignore. */
+  contextDir: string;
+  /** The Dockerfile's text. */
+  dockerfile: string;
+  buildArgs: Record<string, string>;
+  /** The stage to build; the last stage when absent. */
+  target?: string;
+  /** Runs every step even when the cache has it; the results are still recorded. */
+  noCache?: boolean;
+  output: BuildOutput;
+  signal?: AbortSignal;
+}
+
+export interface BuildDependencies {
+  config: Config;
+  db: Database;
+  blobs: BlobStore;
+  images: ImageStore;
+  layers: LayerCache;
+  runc: Runc;
+  network: BridgeNetwork;
+  /**
+   * A scratch folder for this build. It must be on the layer cache's filesystem, because
+   * finished step folders are moved into the cache; the caller removes it afterwards.
+   */
+  workDir: string;
+  log: Logger;
+}
+
+/** The cgroup parent of every build container, beside the runner's `/slipway`. */
+export const BUILD_CGROUP_PARENT = '/slipway-build';
+
+/** runc ids, sandbox ids and hostnames allow these characters; others in a build id are replaced. */
+const ID_CHARACTERS = /[^A-Za-z0-9_.-]/g;
+/** Keeps `<bridge>-build-<id>-<n>` well within the 200 characters of a sandbox id. */
+const MAX_ID_PART = 64;
+
+/** The state of one build that its stages and steps share. */
+export class BuildSession {
+  readonly cache: BuildCache;
+  /** Seconds since the epoch from the SOURCE_DATE_EPOCH build arg, when given. */
+  readonly sourceDateEpoch: number | undefined;
+  readonly stages = new Map<number, StageResult>();
+  /** Content digests of source files, shared by the COPY steps of this build. */
+  readonly contentDigests: ContentDigestMemo = new Map();
+  readonly startedAt = new Date();
+  private stepCounter = 0;
+  private containerCounter = 0;
+  private readonly idPart: string;
+
+  constructor(
+    readonly input: BuildInput,
+    readonly deps: BuildDependencies,
+    readonly plan: BuildPlan,
+  ) {
+    this.cache = new BuildCache(deps.db, deps.blobs);
+    this.sourceDateEpoch = parseSourceDateEpoch(input.buildArgs.SOURCE_DATE_EPOCH);
+    this.idPart = input.buildId.replace(ID_CHARACTERS, '-').slice(0, MAX_ID_PART);
+  }
+
+  get output(): BuildOutput {
+    return this.input.output;
+  }
+
+  get buildId(): string {
+    return this.input.buildId;
+  }
+
+  throwIfAborted(): void {
+    if (this.input.signal?.aborted) throw buildCancelled(this.buildId, this.input.signal.reason);
+  }
+
+  nextStepNumber(): number {
+    this.stepCounter += 1;
+    return this.stepCounter;
+  }
+
+  /** Returns a fresh id for a RUN container, also used for its network sandbox. */
+  nextContainerId(): string {
+    this.containerCounter += 1;
+    return `build-${this.idPart}-${this.containerCounter}`;
+  }
+
+  /** Returns the folder for one step's scratch files, inside the build's work folder. */
+  stepDir(stepNumber: number): string {
+    return path.join(this.deps.workDir, `step-${stepNumber}`);
+  }
+
+  /**
+   * Returns the `created` time of what changes no file (a config-only step, the image
+   * itself): SOURCE_DATE_EPOCH when given, else the time of the last change before it, so
+   * a rebuild from the cache gives the same config. A stage without any change so far
+   * uses the build's start.
+   */
+  lastChangeTime(lastCreated: string | undefined): string {
+    return this.sourceDateEpoch === undefined ? (lastCreated ?? this.startedAt.toISOString()) : this.timestamp();
+  }
+
+  /** Returns the `created` time of something made at `now`: SOURCE_DATE_EPOCH when given, else `now`. */
+  timestamp(now = new Date()): string {
+    return this.sourceDateEpoch === undefined ? now.toISOString() : new Date(this.sourceDateEpoch * 1000).toISOString();
+  }
+}
+
+/**
+ * Reads SOURCE_DATE_EPOCH as reproducible-builds.org defines it: a whole number of
+ * seconds since 1970-01-01 UTC. BuildKit takes it from the build arg of that name.
+ */
+function parseSourceDateEpoch(value: string | undefined): number | undefined {
+  if (value === undefined || value === '') return undefined;
+  if (/^\d{1,12}$/.test(value)) return Number(value);
+  throw new ValidationError(
+    'SOURCE_DATE_EPOCH_INVALID',
+    `The build arg SOURCE_DATE_EPOCH=${JSON.stringify(value)} is not a whole number of seconds since 1970-01-01 UTC: pass a value such as $(git log -1 --format=%ct).`,
+  );
+}

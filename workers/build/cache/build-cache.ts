@@ -1,0 +1,69 @@
+import { eq } from 'drizzle-orm';
+import type { BlobStore } from '../../../shared/blobs/blob-store.ts';
+import type { Database } from '../../../shared/db/database.ts';
+import { buildCacheEntries } from '../../../shared/db/schema.ts';
+import type { Digest } from '../../../shared/oci/digest.ts';
+import type { Descriptor } from '../../../shared/oci/image-types.ts';
+import { MediaType } from '../../../shared/oci/media-types.ts';
+
+/** The layer a cached step made: its blob descriptor and diff_id. */
+export interface CachedLayer {
+  descriptor: Descriptor;
+  diffId: Digest;
+}
+
+export interface CachedStep {
+  /** null when the step changed no file. */
+  layer: CachedLayer | null;
+  /** When the step ran; reused as the history entry's `created`, so a cached rebuild gives the same image. */
+  createdAt: Date;
+}
+
+/**
+ * The build cache in the `build_cache_entries` table: the result of each file step by
+ * its cache key (see cache-key.ts). Entries are shared by every worker of an install,
+ * because the layers they name live in the shared blob store.
+ */
+export class BuildCache {
+  constructor(
+    private readonly db: Database,
+    private readonly blobs: BlobStore,
+  ) {}
+
+  /**
+   * Returns the step stored under `key`, or null. An entry whose layer blob is gone
+   * from the blob store counts as a miss, so the step runs again and replaces it.
+   */
+  async lookup(key: string): Promise<CachedStep | null> {
+    const rows = await this.db.select().from(buildCacheEntries).where(eq(buildCacheEntries.key, key));
+    const row = rows[0];
+    if (!row) return null;
+
+    let layer: CachedLayer | null = null;
+    if (row.layerDigest !== null && row.diffId !== null) {
+      const digest = row.layerDigest as Digest;
+      if (!(await this.blobs.stat(digest))) return null;
+      const descriptor: Descriptor = { mediaType: row.mediaType ?? MediaType.ociLayerGzip, digest, size: Number(row.layerSize) };
+      layer = { descriptor, diffId: row.diffId as Digest };
+    }
+
+    await this.db.update(buildCacheEntries).set({ lastUsedAt: new Date() }).where(eq(buildCacheEntries.key, key));
+    return { layer, createdAt: row.createdAt };
+  }
+
+  /** Stores the result of a step that ran, replacing an entry of the same key (a `noCache` build runs steps again). */
+  async record(key: string, step: CachedStep): Promise<void> {
+    const values = {
+      layerDigest: step.layer?.descriptor.digest ?? null,
+      diffId: step.layer?.diffId ?? null,
+      layerSize: step.layer?.descriptor.size ?? null,
+      mediaType: step.layer?.descriptor.mediaType ?? null,
+      createdAt: step.createdAt,
+      lastUsedAt: step.createdAt,
+    };
+    await this.db
+      .insert(buildCacheEntries)
+      .values({ key, ...values })
+      .onConflictDoUpdate({ target: buildCacheEntries.key, set: values });
+  }
+}
