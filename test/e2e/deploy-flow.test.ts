@@ -181,14 +181,17 @@ describe('counter with a volume', () => {
 });
 
 describe('deleting an app', () => {
-  it('stops its containers and leaves no network namespace behind', async () => {
+  it('stops its containers and leaves no network namespace of them', async () => {
     const bridge = server.env.SLIPWAY_BRIDGE_NAME!;
-    const before = await namespacesOf(bridge);
-    expect(before.length).toBeGreaterThan(0);
+    const status = await (await server.api('GET', '/v1/apps/counter')).json();
+    const machineIds = (status.machines as { id: string }[]).map((machine) => machine.id);
+    expect(machineIds.length).toBeGreaterThan(0);
+    for (const id of machineIds) expect(await namespacesOf(bridge)).toContain(`${bridge}-${id}`);
 
     const result = await server.cli(['apps', 'delete', 'counter']);
     expect(result.code, result.stderr).toBe(0);
     expect((await server.get('counter', '/')).status).toBe(404);
-    expect((await namespacesOf(bridge)).length).toBe(before.length - 1);
+    const remaining = await namespacesOf(bridge);
+    for (const id of machineIds) expect(remaining).not.toContain(`${bridge}-${id}`);
   });
 });
