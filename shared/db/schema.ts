@@ -1,10 +1,24 @@
 import { sql } from 'drizzle-orm';
-import { bigint, boolean, integer, jsonb, pgTable, primaryKey, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
+import { bigint, boolean, doublePrecision, integer, jsonb, pgTable, primaryKey, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
 
 /**
  * The database schema. Migrations in migrations/ are generated from this file with
  * `npm run db:generate`; never edit a generated migration by hand.
  */
+
+export interface AppHealthCheck {
+  type: 'http' | 'tcp';
+  /** For `http`: the path that must answer 2xx or 3xx. */
+  path?: string;
+  intervalS: number;
+  timeoutS: number;
+  retries: number;
+}
+
+export interface PublishedPort {
+  host: number;
+  container: number;
+}
 
 const createdAt = () => timestamp('created_at', { withTimezone: true }).notNull().defaultNow();
 
@@ -13,6 +27,8 @@ export const apiTokens = pgTable('api_tokens', {
   name: text('name').notNull(),
   /** sha256 of the token; the token itself is never stored. */
   tokenHash: text('token_hash').notNull().unique(),
+  /** The account the token acts for; apps belong to the owner of the token that made them. */
+  owner: text('owner').notNull().default('admin'),
   createdAt: createdAt(),
   lastUsedAt: timestamp('last_used_at', { withTimezone: true }),
 });
@@ -20,9 +36,29 @@ export const apiTokens = pgTable('api_tokens', {
 export const apps = pgTable('apps', {
   id: uuid('id').primaryKey().defaultRandom(),
   name: text('name').notNull().unique(),
+  owner: text('owner').notNull().default('admin'),
   /** Environment variables that the next release gets. */
   env: jsonb('env').$type<Record<string, string>>().notNull().default(sql`'{}'::jsonb`),
   currentReleaseId: uuid('current_release_id'),
+  /** Scaling: containers kept running (0 lets an idle app stop), the most it may run, and requests in flight per container before another starts. */
+  minMachines: integer('min_machines').notNull().default(0),
+  maxMachines: integer('max_machines').notNull().default(1),
+  concurrency: integer('concurrency').notNull().default(80),
+  /** Seconds without a request or open connection after which a container above `minMachines` stops. */
+  idleTimeoutS: integer('idle_timeout_s').notNull().default(300),
+  /** The app's own health check; the image's HEALTHCHECK applies when null. */
+  healthCheck: jsonb('health_check').$type<AppHealthCheck>(),
+  /** Host TCP ports forwarded to container ports, as `docker run -p host:container`. */
+  publishedPorts: jsonb('published_ports').$type<PublishedPort[]>().notNull().default(sql`'[]'::jsonb`),
+  /** Per-app limits; the runner's defaults apply when null. */
+  memoryBytes: bigint('memory_bytes', { mode: 'number' }),
+  cpus: doublePrecision('cpus'),
+  pidsLimit: integer('pids_limit'),
+  /** Whether an app with a volume may run more than one container at once. */
+  allowScaleWithVolume: boolean('allow_scale_with_volume').notNull().default(false),
+  /** A preview app made by pushing a branch: the app it previews and the branch. */
+  parentAppId: uuid('parent_app_id'),
+  gitBranch: text('git_branch'),
   createdAt: createdAt(),
   updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
 });
@@ -51,6 +87,9 @@ export const builds = pgTable('builds', {
   /** The stage to build (`--target`); the last stage when null. */
   target: text('target'),
   noCache: boolean('no_cache').notNull().default(false),
+  /** For a build of a git push: the pushed commit and ref. */
+  gitCommit: text('git_commit'),
+  gitRef: text('git_ref'),
   /** Manifest digest of the built image. */
   imageDigest: text('image_digest'),
   error: jsonb('error').$type<BuildFailure>(),
@@ -89,6 +128,8 @@ export const releases = pgTable(
     version: integer('version').notNull(),
     buildId: uuid('build_id'),
     imageDigest: text('image_digest').notNull(),
+    /** How the release came about: a build, a pushed image, or a rollback to an earlier release. */
+    source: text('source').$type<'build' | 'image' | 'rollback'>().notNull().default('build'),
     /** The app's environment when the release was made. */
     env: jsonb('env').$type<Record<string, string>>().notNull(),
     status: text('status').$type<ReleaseStatus>().notNull().default('pending'),
@@ -150,6 +191,7 @@ export const machines = pgTable('machines', {
   ipAddress: text('ip_address'),
   port: integer('port'),
   exitCode: integer('exit_code'),
+  restarts: integer('restarts').notNull().default(0),
   createdAt: createdAt(),
   updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
 });
