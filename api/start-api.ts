@@ -7,6 +7,9 @@ import { RunnerClient } from '../shared/queue/runner-client.ts';
 import { bullConnection, type Services } from '../shared/services.ts';
 import { createApiApp } from './create-api-app.ts';
 
+/** How long open requests may run on after shutdown begins, in ms. */
+const CLOSE_GRACE_MS = 2000;
+
 export interface RunningApi {
   port: number;
   close(): Promise<void>;
@@ -43,7 +46,12 @@ export async function startApi(services: Services): Promise<RunningApi> {
   return {
     port,
     async close() {
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      // Followers of logs keep their responses open; they get a moment to finish, then
+      // their connections are closed so that shutdown never waits on a client.
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      const timer = setTimeout(() => 'closeAllConnections' in server && server.closeAllConnections(), CLOSE_GRACE_MS);
+      await closed;
+      clearTimeout(timer);
       await buildQueue.close();
       await runners.close();
       log.info({ port }, 'api stopped');

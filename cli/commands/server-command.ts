@@ -11,6 +11,9 @@ import type { Command } from '../main.ts';
 
 const log = createLogger('server');
 
+/** How long a graceful shutdown may take before the process exits anyway, in ms. */
+const SHUTDOWN_DEADLINE_MS = 60_000;
+
 export const serverCommand: Command = {
   summary: 'Run the Slipway service: API, build worker and runner',
   usage: [
@@ -51,6 +54,15 @@ export const serverCommand: Command = {
 
     await waitForSignal();
     log.info('shutting down');
+    // A second signal, or a stop that hangs past the deadline, ends the process at once.
+    const forceExit = () => {
+      log.error('shutdown did not finish; exiting now');
+      process.exit(1);
+    };
+    process.once('SIGINT', forceExit);
+    process.once('SIGTERM', forceExit);
+    setTimeout(forceExit, SHUTDOWN_DEADLINE_MS).unref();
+
     await stopAll(stops);
     await services.close();
     return ExitCode.ok;

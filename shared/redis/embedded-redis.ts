@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Redis } from 'ioredis';
 import { SystemError } from '../errors.ts';
@@ -23,6 +23,8 @@ export async function startEmbeddedRedis(folder: string): Promise<EmbeddedRedis>
   await mkdir(folder, { recursive: true });
   const socketPath = path.join(folder, 'redis.sock');
   const configPath = path.join(folder, 'redis.conf');
+  const pidPath = path.join(folder, 'redis.pid');
+  await stopOrphan(pidPath);
   await rm(socketPath, { force: true });
   await writeFile(
     configPath,
@@ -31,6 +33,7 @@ export async function startEmbeddedRedis(folder: string): Promise<EmbeddedRedis>
       `unixsocket ${socketPath}`,
       'unixsocketperm 700',
       `dir ${folder}`,
+      `pidfile ${pidPath}`,
       'appendonly yes',
       'appendfsync everysec',
       'maxmemory-policy noeviction',
@@ -41,7 +44,9 @@ export async function startEmbeddedRedis(folder: string): Promise<EmbeddedRedis>
     ].join('\n'),
   );
 
-  const child = spawn('redis-server', [configPath], { stdio: ['ignore', 'pipe', 'pipe'] });
+  // A process group of its own keeps the terminal's Ctrl-C from reaching Redis directly:
+  // the roles still need it while they shut down, and `stop` ends it last.
+  const child = spawn('redis-server', [configPath], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   const output: string[] = [];
   child.stdout?.on('data', (chunk: Buffer) => output.push(chunk.toString()));
   child.stderr?.on('data', (chunk: Buffer) => output.push(chunk.toString()));
@@ -55,7 +60,7 @@ export async function startEmbeddedRedis(folder: string): Promise<EmbeddedRedis>
     process.off('exit', killOnExit);
     throw error;
   }
-  log.info({ socketPath, pid: child.pid }, 'redis started');
+  log.info({ socketPath, redisPid: child.pid }, 'redis started');
 
   return {
     socketPath,
@@ -107,4 +112,24 @@ async function stopChild(child: ChildProcess): Promise<void> {
   const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
   await exited;
   clearTimeout(timer);
+}
+
+/**
+ * Stops a redis-server that a previous Slipway process left running on this folder (it
+ * runs in a process group of its own, so a killed parent leaves it behind). Two servers
+ * must never append to the same AOF files.
+ */
+async function stopOrphan(pidPath: string): Promise<void> {
+  const pid = Number((await readFile(pidPath, 'utf8').catch(() => '')).trim());
+  if (!Number.isInteger(pid) || pid <= 0) return;
+
+  const command = await readFile(`/proc/${pid}/comm`, 'utf8').catch(() => '');
+  if (!command.startsWith('redis-server')) return;
+
+  log.warn({ redisPid: pid }, 'stopping a redis-server left by a previous run');
+  process.kill(pid, 'SIGTERM');
+  const deadline = Date.now() + 10_000;
+  while (Date.now() < deadline && (await readFile(`/proc/${pid}/comm`, 'utf8').catch(() => null)) !== null) {
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
 }
