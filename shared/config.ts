@@ -2,6 +2,7 @@ import { hostname } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ValidationError } from './errors.ts';
+import { planSubnets } from './network/subnet-plan.ts';
 
 /** The folder this checkout lives in; the default data folder sits inside it. */
 export const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -35,16 +36,33 @@ export interface Config {
   /** Largest build context an upload may carry, in bytes. */
   maxContextBytes: number;
   buildConcurrency: number;
-  /** IPv4 subnet of the bridge that build and app containers attach to, in CIDR form. */
+  /**
+   * The containers' whole address range (SLIPWAY_BRIDGE_SUBNET), in CIDR form. Its first
+   * block is `bridgeSubnet`; the others go to the owners' app networks (see subnet-plan.ts).
+   */
+  containerSubnet: string;
+  /** IPv4 subnet of the main bridge, which build steps attach to: the first block of `containerSubnet`. */
   bridgeSubnet: string;
   bridgeName: string;
-  /** Default limits of an app container. */
+  /** Default limits of an app container; an app's own limits replace them. */
   containerMemoryBytes: number;
   containerPidsLimit: number;
+  /** CPUs, as `docker run --cpus`: 1.5 is one and a half CPUs of time per period. */
+  containerCpus: number;
+  /** First host uid and gid of the range that containers in a user namespace map root onto (65536 ids). */
+  userNamespaceHostId: number;
   /** Limits of one build step's container. */
   buildMemoryBytes: number;
   buildPidsLimit: number;
   buildStepTimeoutMs: number;
+  /** Bytes of files one build may write into its layers, downloads of ADD included. */
+  buildDiskBytes: number;
+  /** How long a git push waits for another push to the same repository to finish. */
+  gitPushWaitMs: number;
+  /** Largest pack a git push may send (git's receive.maxInputSize), in bytes. */
+  gitMaxPushBytes: number;
+  /** Whether app containers run tini as pid 1, as `docker run --init` does. */
+  containerInit: boolean;
   /** How long a new container has to accept connections before its release fails. */
   startTimeoutMs: number;
 }
@@ -76,14 +94,21 @@ export function loadConfig(env: Env = process.env): Config {
     runnerId: env.SLIPWAY_RUNNER_ID ?? hostname(),
     maxContextBytes: readInteger(env, 'SLIPWAY_MAX_CONTEXT_BYTES', 1024 ** 3, 1),
     buildConcurrency: readInteger(env, 'SLIPWAY_BUILD_CONCURRENCY', 2, 1),
-    bridgeSubnet: env.SLIPWAY_BRIDGE_SUBNET ?? '10.209.0.0/16',
+    ...readSubnets(env),
     bridgeName: env.SLIPWAY_BRIDGE_NAME ?? 'slipway0',
     containerMemoryBytes: readInteger(env, 'SLIPWAY_CONTAINER_MEMORY_BYTES', 512 * 1024 ** 2, 16 * 1024 ** 2),
     containerPidsLimit: readInteger(env, 'SLIPWAY_CONTAINER_PIDS_LIMIT', 1024, 8),
+    containerCpus: readDecimal(env, 'SLIPWAY_CONTAINER_CPUS', 1, 0.01, 1024),
+    // 65536 ids from here must be free on the host: no user, /etc/subuid entry or other runtime may use them.
+    userNamespaceHostId: readInteger(env, 'SLIPWAY_USERNS_HOST_ID', 1_000_000, 65_536, 2 ** 32 - 1 - 65_536),
     buildMemoryBytes: readInteger(env, 'SLIPWAY_BUILD_MEMORY_BYTES', 2 * 1024 ** 3, 64 * 1024 ** 2),
     buildPidsLimit: readInteger(env, 'SLIPWAY_BUILD_PIDS_LIMIT', 4096, 8),
     buildStepTimeoutMs: readInteger(env, 'SLIPWAY_BUILD_STEP_TIMEOUT_S', 1800, 1) * 1000,
+    buildDiskBytes: readInteger(env, 'SLIPWAY_BUILD_DISK_BYTES', 10 * 1024 ** 3, 1024 ** 2),
+    gitPushWaitMs: readInteger(env, 'SLIPWAY_GIT_PUSH_WAIT_S', 600, 0) * 1000,
+    gitMaxPushBytes: readInteger(env, 'SLIPWAY_GIT_MAX_PUSH_BYTES', 4 * 1024 ** 3, 1024 ** 2),
     startTimeoutMs: readInteger(env, 'SLIPWAY_START_TIMEOUT_S', 30, 1) * 1000,
+    containerInit: readBoolean(env, 'SLIPWAY_CONTAINER_INIT', true),
   };
 }
 
@@ -99,6 +124,29 @@ function readInteger(env: Env, name: string, fallback: number, min: number, max 
     );
   }
   return value;
+}
+
+function readDecimal(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value < min || value > max) {
+    throw new ValidationError(
+      'CONFIG_INVALID',
+      `${name}=${JSON.stringify(raw)} is invalid: set it to a number from ${min} to ${max}, or unset it to use ${fallback}.`,
+    );
+  }
+  return value;
+}
+
+function readSubnets(env: Env): Pick<Config, 'containerSubnet' | 'bridgeSubnet'> {
+  try {
+    const plan = planSubnets(env.SLIPWAY_BRIDGE_SUBNET ?? '10.209.0.0/16');
+    return { containerSubnet: plan.range, bridgeSubnet: plan.buildSubnet };
+  } catch (error) {
+    throw new ValidationError('CONFIG_INVALID', `SLIPWAY_BRIDGE_SUBNET is invalid: ${(error as Error).message}`, { cause: error });
+  }
 }
 
 function readPort(env: Env, name: string, fallback: number): number {

@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
-import { mkdir, rm } from 'node:fs/promises';
+import { mkdir, open, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -25,8 +24,11 @@ export async function spoolToFile(content: Readable, folder: string, options: Pu
   const remove = () => rm(filePath, { force: true });
   const digesting = new DigestingStream();
 
+  // The file is opened before the pipeline starts: a lazily opened write stream can
+  // create the file after a failing pipeline has already removed it.
+  const file = await open(filePath, 'wx');
   try {
-    await pipeline(content, limitBytes(options.maxBytes), digesting, createWriteStream(filePath, { flags: 'wx' }));
+    await pipeline(content, limitBytes(options.maxBytes), digesting, file.createWriteStream());
     const digest = digesting.digest();
     if (options.expectedDigest && options.expectedDigest !== digest) {
       throw new BlobDigestMismatchError(options.expectedDigest, digest);

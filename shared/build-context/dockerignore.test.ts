@@ -37,3 +37,47 @@ describe('dockerignoreCandidates', () => {
     expect(dockerignoreCandidates('docker/app.Dockerfile')).toEqual(['docker/app.Dockerfile.dockerignore', '.dockerignore']);
   });
 });
+
+/**
+ * The examples of the .dockerignore section of Docker's build context documentation,
+ * each as rules, a path relative to the context root, and whether it is excluded.
+ */
+describe('createIgnoreMatcher with the examples of the reference', () => {
+  it.each([
+    ['# comment', '# comment', false],
+    ['*/temp*', 'somedir/temporary.txt', true],
+    ['*/temp*', 'somedir/temp', true],
+    ['*/temp*', 'temporary.txt', false],
+    ['*/temp*', 'a/b/temporary.txt', false],
+    ['*/*/temp*', 'somedir/subdir/temporary.txt', true],
+    ['*/*/temp*', 'somedir/temporary.txt', false],
+    ['temp?', 'tempa', true],
+    ['temp?', 'tempb', true],
+    ['temp?', 'temp', false],
+    ['temp?', 'tempab', false],
+    ['**/*.go', 'main.go', true],
+    ['**/*.go', 'cmd/tool/main.go', true],
+    ['**/*.go', 'main.gox', false],
+    ['/foo/bar', 'foo/bar', true],
+    ['foo/bar', 'foo/bar/inside.txt', true],
+    ['foo/bar', 'bar', false],
+    ['foo/bar', 'x/foo/bar', false],
+    ['  spaced  ', 'spaced', true],
+    ['./foo/../bar/', 'bar/file', true],
+    ['*.md\n!README.md', 'README.md', false],
+    ['*.md\n!README.md', 'CHANGELOG.md', true],
+    ['*.md\n!README*.md\nREADME-secret.md', 'README-secret.md', true],
+    ['*.md\n!README*.md\nREADME-secret.md', 'README-public.md', false],
+    ['*.md\nREADME-secret.md\n!README*.md', 'README-secret.md', false],
+    ['*\n!src', 'src/main.c', false],
+    ['*\n!src', 'build/out.o', true],
+    ['build\n!build/keep.txt', 'build/keep.txt', false],
+    ['build\n!build/keep.txt', 'build/drop.txt', true],
+    ['[a-c]*.txt', 'b.txt', true],
+    ['[!a]*.txt', '!x.txt', true],
+    ['\\*.txt', '*.txt', true],
+    ['\\*.txt', 'a.txt', false],
+  ])('rules %j: %s is excluded: %s', (rules, candidate, excluded) => {
+    expect(createIgnoreMatcher(rules).ignores(candidate)).toBe(excluded);
+  });
+});

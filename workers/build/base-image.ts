@@ -40,14 +40,17 @@ export async function loadImage(session: BuildSession, reference: ImageReference
   return image;
 }
 
-/** Returns the image's layers, unpacked in the layer cache, bottom layer first. */
-export async function imageLayers(session: BuildSession, image: StoredImage): Promise<StageLayer[]> {
-  const folders = await session.deps.layers.ensureImage(image);
-  return image.manifest.layers.map((descriptor, index) => ({
-    descriptor,
-    diffId: image.config.rootfs.diff_ids[index]!,
-    folder: folders[index]!,
-  }));
+/** Returns the image's layers, bottom layer first; layerFolders unpacks them when a step needs them. */
+export function imageLayers(image: StoredImage): StageLayer[] {
+  const { layers } = image.manifest;
+  const diffIds = image.config.rootfs.diff_ids;
+  if (layers.length !== diffIds.length) {
+    throw new ValidationError(
+      'IMAGE_LAYERS_MISMATCH',
+      `Image ${image.digest} has ${layers.length} layers in its manifest but ${diffIds.length} diff_ids in its config: rebuild or pull the image again.`,
+    );
+  }
+  return layers.map((descriptor, index) => ({ descriptor, diffId: diffIds[index]! }));
 }
 
 function checkPlatform(image: StoredImage, referenceText: string, line: number): void {

@@ -27,7 +27,7 @@ export class BuildStepError extends SlipwayError {
   readonly exitCode: number;
   readonly outputTail: string;
 
-  constructor(code: 'BUILD_STEP_FAILED' | 'BUILD_STEP_OUT_OF_MEMORY', message: string, failure: StepFailure) {
+  constructor(code: 'BUILD_STEP_FAILED' | 'BUILD_STEP_OUT_OF_MEMORY' | 'BUILD_STEP_PIDS_LIMIT', message: string, failure: StepFailure) {
     super(code, message, {
       kind: 'user',
       details: { buildId: failure.buildId, line: failure.step.line, step: failure.step.text, exitCode: failure.exitCode },
@@ -51,6 +51,26 @@ export function stepOutOfMemory(failure: StepFailure, memoryBytes: number): Buil
     `${describeStep(failure.step)} was killed because it reached the build memory limit of ${limit} (exit code ${failure.exitCode}): ` +
       'make the step use less memory or raise SLIPWAY_BUILD_MEMORY_BYTES.',
     failure,
+  );
+}
+
+export function stepOverPidsLimit(failure: StepFailure, pidsLimit: number): BuildStepError {
+  const tail = failure.outputTail.trim() === '' ? '' : ` Its last output: ${failure.outputTail.trim()}`;
+  return new BuildStepError(
+    'BUILD_STEP_PIDS_LIMIT',
+    `${describeStep(failure.step)} failed with exit code ${failure.exitCode} after it reached the build limit of ${pidsLimit} processes and threads: ` +
+      `make the step start fewer processes or raise SLIPWAY_BUILD_PIDS_LIMIT.${tail}`,
+    failure,
+  );
+}
+
+/** A step wrote more than the build's disk limit allows; `writtenBytes` counts the build's layers so far with this step. */
+export function buildOverDiskLimit(buildId: string, step: Pick<EvaluatedStep, 'text' | 'line'>, limitBytes: number): SlipwayError {
+  return new SlipwayError(
+    'BUILD_DISK_LIMIT',
+    `${describeStep(step)} was stopped because the build wrote more than its disk limit of ${formatBytes(limitBytes)}: ` +
+      'remove files the image does not need in the same step that creates them, or raise SLIPWAY_BUILD_DISK_BYTES.',
+    { kind: 'user', details: { buildId, line: step.line, step: step.text, limitBytes } },
   );
 }
 
@@ -88,6 +108,25 @@ export function copySourceNotFound(step: Pick<EvaluatedStep, 'text' | 'line'>, s
     `${describeStep(step)}: ${source} was not found in ${rootName}: check the path and that .dockerignore does not exclude it.`,
     { details: { line: step.line, source } },
   );
+}
+
+/**
+ * Creates the error for a source that leads out of its root through a symbolic link, such
+ * as a context file `config -> /etc/app.conf` or `-> ../../secrets`. The link is named,
+ * because the path the user wrote looks fine.
+ */
+export function copySourceOutside(step: Pick<EvaluatedStep, 'text' | 'line'>, source: string, link: string, target: string, rootName: string): ValidationError {
+  return new ValidationError(
+    'COPY_SOURCE_OUTSIDE_CONTEXT',
+    `${describeStep(step)}: ${source} leads outside ${rootName}, because ${link} is a symbolic link to ${target}: ` +
+      'copy the file into the build context instead of linking to it.',
+    { details: { line: step.line, source, link, target } },
+  );
+}
+
+function formatBytes(bytes: number): string {
+  const mebibytes = bytes / 1024 ** 2;
+  return mebibytes >= 1024 ? `${(mebibytes / 1024).toFixed(1)} GiB` : `${Math.round(mebibytes)} MiB`;
 }
 
 function formatSeconds(milliseconds: number): string {

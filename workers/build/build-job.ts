@@ -13,6 +13,7 @@ import type { BuildJob } from '../../shared/queue/queue-names.ts';
 import { createRelease } from '../release/create-release.ts';
 import type { WorkerContext } from '../worker-context.ts';
 import { BuildOutput } from './build-output.ts';
+import { dropBuildSecrets, takeBuildSecrets } from './build-secrets.ts';
 import { buildImage } from './image-builder.ts';
 
 /**
@@ -31,6 +32,7 @@ export async function runBuildJob(ctx: WorkerContext, job: BuildJob): Promise<vo
     // A job that BullMQ hands out again after a worker died mid-build: the half-done
     // build cannot be resumed, so it fails and the user deploys again.
     if (build.status === 'building') await failBuild(ctx, job, { code: 'BUILD_INTERRUPTED', message: 'The build worker stopped during the build; deploy again.' }, null);
+    await dropBuildSecrets(ctx.redis, job.buildId);
     return;
   }
 
@@ -43,6 +45,7 @@ export async function runBuildJob(ctx: WorkerContext, job: BuildJob): Promise<vo
   try {
     await transitionBuild(db, build.id, 'building');
     log.info('build started');
+    const secrets = await takeBuildSecrets(ctx.redis, build.id);
 
     const contextFile = path.join(workDir, 'context.tar');
     await pipeline(await ctx.blobs.get(build.contextDigest as Digest), createWriteStream(contextFile));
@@ -60,9 +63,11 @@ export async function runBuildJob(ctx: WorkerContext, job: BuildJob): Promise<vo
         buildArgs: build.buildArgs,
         target: build.target ?? undefined,
         noCache: build.noCache,
+        secrets,
+        cacheMountScope: build.appId,
         output,
       },
-      { ...ctx.builder, config: ctx.config, db, blobs: ctx.blobs, images: ctx.images, workDir: path.join(workDir, 'steps'), log },
+      { ...ctx.builder, config: ctx.config, db, blobs: ctx.blobs, images: ctx.images, workDir: path.join(workDir, 'steps'), diskLimitBytes: ctx.config.buildDiskBytes, log },
     );
     for (const warning of warnings) output.line(`WARNING: ${warning}`);
     output.line(`Built image ${image.digest}`);

@@ -9,10 +9,12 @@ import type { LayerCache } from '../../shared/layers/layer-cache.ts';
 import type { Logger } from '../../shared/logger.ts';
 import type { BridgeNetwork } from '../../shared/network/bridge-network.ts';
 import { buildCancelled } from './build-errors.ts';
+import { DiskBudget } from './build-limits.ts';
 import type { BuildOutput } from './build-output.ts';
 import { BuildCache } from './cache/build-cache.ts';
 import type { ContentDigestMemo } from './cache/source-checksum.ts';
 import type { BuildPlan } from './frontend/index.ts';
+import { SandboxPool } from './executor/sandbox-pool.ts';
 import type { StageResult } from './stage-state.ts';
 
 export interface BuildInput {
@@ -26,6 +28,16 @@ export interface BuildInput {
   target?: string;
   /** Runs every step even when the cache has it; the results are still recorded. */
   noCache?: boolean;
+  /**
+   * Values for `RUN --mount=type=secret` by id. They reach only the step's container: no
+   * layer, cache key, image config or build output holds them.
+   */
+  secrets?: ReadonlyMap<string, Buffer>;
+  /**
+   * Who owns the `RUN --mount=type=cache` folders of this build, normally the app id, so
+   * builds of one app share their caches and other apps never see them.
+   */
+  cacheMountScope?: string;
   output: BuildOutput;
   signal?: AbortSignal;
 }
@@ -43,6 +55,8 @@ export interface BuildDependencies {
    * finished step folders are moved into the cache; the caller removes it afterwards.
    */
   workDir: string;
+  /** Most bytes of files one build may write into its layers; `config.buildDiskBytes` when absent. */
+  diskLimitBytes?: number;
   log: Logger;
 }
 
@@ -63,6 +77,13 @@ export class BuildSession {
   /** Content digests of source files, shared by the COPY steps of this build. */
   readonly contentDigests: ContentDigestMemo = new Map();
   readonly startedAt = new Date();
+  readonly disk: DiskBudget;
+  /** Network sandboxes that the build's RUN steps share; removed when the build ends. */
+  readonly sandboxes: SandboxPool;
+  /** Stages being built right now; above 1, RUN output lines carry their step number. */
+  activeStages = 0;
+  /** Aborted when the caller cancels the build or a stage fails, which stops the stages still running. */
+  private readonly abortController = new AbortController();
   private stepCounter = 0;
   private containerCounter = 0;
   private readonly idPart: string;
@@ -75,6 +96,11 @@ export class BuildSession {
     this.cache = new BuildCache(deps.db, deps.blobs);
     this.sourceDateEpoch = parseSourceDateEpoch(input.buildArgs.SOURCE_DATE_EPOCH);
     this.idPart = input.buildId.replace(ID_CHARACTERS, '-').slice(0, MAX_ID_PART);
+    this.disk = new DiskBudget(deps.diskLimitBytes ?? deps.config.buildDiskBytes);
+    this.sandboxes = new SandboxPool(deps.network, `build-${this.idPart}`);
+    const { signal } = input;
+    if (signal?.aborted) this.abortController.abort(signal.reason);
+    else signal?.addEventListener('abort', () => this.abortController.abort(signal.reason), { once: true });
   }
 
   get output(): BuildOutput {
@@ -85,8 +111,18 @@ export class BuildSession {
     return this.input.buildId;
   }
 
+  /** Aborted when the build is cancelled or another stage failed; RUN containers stop on it. */
+  get signal(): AbortSignal {
+    return this.abortController.signal;
+  }
+
+  /** Stops the stages still running, because one failed. */
+  abort(reason: unknown): void {
+    this.abortController.abort(reason);
+  }
+
   throwIfAborted(): void {
-    if (this.input.signal?.aborted) throw buildCancelled(this.buildId, this.input.signal.reason);
+    if (this.signal.aborted) throw buildCancelled(this.buildId, this.signal.reason);
   }
 
   nextStepNumber(): number {
@@ -108,11 +144,12 @@ export class BuildSession {
   /**
    * Returns the `created` time of what changes no file (a config-only step, the image
    * itself): SOURCE_DATE_EPOCH when given, else the time of the last change before it, so
-   * a rebuild from the cache gives the same config. A stage without any change so far
-   * uses the build's start.
+   * a rebuild from the cache gives the same config. Undefined when nothing has a time yet
+   * (a base image without `created`). The field is then left out, which the OCI image
+   * spec allows, because the build's own start would change the digest on every rebuild.
    */
-  lastChangeTime(lastCreated: string | undefined): string {
-    return this.sourceDateEpoch === undefined ? (lastCreated ?? this.startedAt.toISOString()) : this.timestamp();
+  lastChangeTime(lastCreated: string | undefined): string | undefined {
+    return this.sourceDateEpoch === undefined ? lastCreated : this.timestamp();
   }
 
   /** Returns the `created` time of something made at `now`: SOURCE_DATE_EPOCH when given, else `now`. */

@@ -4,6 +4,7 @@ import { BuildSession, type BuildDependencies, type BuildInput } from './build-s
 import { exportImage } from './exporter/image-exporter.ts';
 import { parseDockerfile } from './frontend/index.ts';
 import { buildStage } from './stage-builder.ts';
+import { buildNeededStages } from './stage-scheduler.ts';
 
 export type { BuildDependencies, BuildInput } from './build-session.ts';
 
@@ -15,8 +16,8 @@ export interface BuildResult {
 
 /**
  * Builds a Dockerfile into an OCI image in the image store, as `docker build` does:
- * only the stages the target needs, each step through the build cache, RUN steps in
- * runc containers. Everything the user should see goes to `input.output`; errors are
+ * only the stages the target needs, independent stages in parallel, each step through
+ * the build cache, RUN steps in runc containers. Everything the user should see goes to `input.output`; errors are
  * SlipwayErrors that carry the Dockerfile line. Containers, mounts and network sandboxes
  * of the build are gone when it returns or throws; scratch files stay in
  * `deps.workDir` for the caller to remove.
@@ -28,10 +29,13 @@ export async function buildImage(input: BuildInput, deps: BuildDependencies): Pr
   await mkdir(deps.workDir, { recursive: true });
   log.info({ stages: plan.neededStages.length, target: plan.target, noCache: input.noCache ?? false }, 'image build started');
 
-  for (const index of plan.neededStages) {
-    session.stages.set(index, await buildStage(session, plan.stages[index]!));
+  try {
+    await buildNeededStages(session, (stage) => buildStage(session, stage));
+    session.throwIfAborted();
+  } finally {
+    await session.sandboxes.removeAll();
+    await session.cache.recordUse();
   }
-  session.throwIfAborted();
   const image = await exportImage(session, session.stages.get(plan.target)!);
 
   log.info({ digest: image.digest, layers: image.manifest.layers.length }, 'image build finished');

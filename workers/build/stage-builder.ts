@@ -4,7 +4,7 @@ import { errorAtStep } from './build-errors.ts';
 import { StepProgress, stepPosition } from './build-progress.ts';
 import type { BuildSession } from './build-session.ts';
 import { executeCopyStep } from './executor/copy-step.ts';
-import { executeRun } from './executor/run-step.ts';
+import { executeRunStep } from './executor/run-step.ts';
 import { executeWorkdir } from './executor/workdir-step.ts';
 import { runFileStep } from './file-step.ts';
 import { StageEvaluator, type EvaluatedStep, type PlannedStage, type StageInstruction, type StageStart } from './frontend/index.ts';
@@ -62,7 +62,8 @@ async function executeStep(run: StageRun, step: EvaluatedStep): Promise<void> {
   const { session, state } = run;
   if (!FILE_STEP_KEYWORDS.has(step.keyword)) {
     // Config-only instructions add a history entry but no layer, as docker records them.
-    state.history.push({ created: session.lastChangeTime(state.lastCreated), created_by: step.createdBy, empty_layer: true });
+    const created = session.lastChangeTime(state.lastCreated);
+    state.history.push({ ...(created === undefined ? {} : { created }), created_by: step.createdBy, empty_layer: true });
     return;
   }
 
@@ -71,7 +72,7 @@ async function executeStep(run: StageRun, step: EvaluatedStep): Promise<void> {
   const progress = StepProgress.start(session.output, session.nextStepNumber(), position, step.text);
   switch (step.keyword) {
     case 'RUN':
-      await runFileStep(session, state, step, progress, { execute: (filesystem) => executeRun(session, step, filesystem) });
+      await executeRunStep(session, state, step, progress);
       return;
     case 'WORKDIR':
       await runFileStep(session, state, step, progress, { execute: (filesystem) => executeWorkdir(step, filesystem) });
@@ -103,7 +104,7 @@ async function resolveBase(session: BuildSession, stage: PlannedStage): Promise<
 
   const image = await loadImage(session, base.image, 'base', stage.line);
   const state: StageState = {
-    layers: await imageLayers(session, image),
+    layers: imageLayers(image),
     history: (image.config.history ?? []).map((entry) => ({ ...entry })),
     chainKey: image.digest,
     lastCreated: image.config.created,

@@ -1,3 +1,4 @@
+import type { LayerCache } from '../../shared/layers/layer-cache.ts';
 import type { Digest } from '../../shared/oci/digest.ts';
 import type { Descriptor, HistoryEntry } from '../../shared/oci/image-types.ts';
 import type { StageConfig, StageStart } from './frontend/index.ts';
@@ -6,8 +7,12 @@ import type { StageConfig, StageStart } from './frontend/index.ts';
 export interface StageLayer {
   descriptor: Descriptor;
   diffId: Digest;
-  /** The layer's folder in the layer cache, in overlayfs form. */
-  folder: string;
+  /**
+   * The layer's folder in the layer cache, in overlayfs form, once known. Layers that a
+   * build takes from its cache or a base image are unpacked only when a step needs their
+   * files, so a build whose steps all hit the cache unpacks nothing.
+   */
+  folder?: string;
 }
 
 /**
@@ -38,8 +43,14 @@ export interface StageResult {
   start: StageStart;
 }
 
-export function layerFolders(state: StageState): string[] {
-  return state.layers.map((layer) => layer.folder);
+/** Returns the folders of the layers, bottom first, unpacking the ones not in the layer cache yet. */
+export async function layerFolders(cache: LayerCache, layers: readonly StageLayer[]): Promise<string[]> {
+  const folders: string[] = [];
+  for (const layer of layers) {
+    layer.folder ??= await cache.ensureLayer(layer.descriptor, layer.diffId);
+    folders.push(layer.folder);
+  }
+  return folders;
 }
 
 export function copyState(state: StageState): StageState {

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { copyFile, mkdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readBlob } from '../../../shared/blobs/blob-store.ts';
@@ -49,12 +49,43 @@ describe('builder cache and export', () => {
     const contextDir = await harness.writeContext({ 'a.txt': 'a\n', 'c.txt': 'c\n' });
     const first = await harness.buildOk({ dockerfile: DOCKERFILE, contextDir });
     const blobsBefore = await harness.blobDigests();
+    const writesBefore = harness.blobs.writes;
 
     const second = await harness.buildOk({ dockerfile: DOCKERFILE, contextDir });
 
     expect(stepStatuses(second.output)).toEqual(FILE_STEPS.map((step) => [step, 'CACHED']));
     expect(await harness.blobDigests()).toEqual(blobsBefore);
+    expect(harness.blobs.writes).toBe(writesBefore);
     expect(second.image.digest).toBe(first.image.digest);
+  });
+
+  it('hits a cache that another worker built', async () => {
+    const contextDir = await harness.writeContext({ 'a.txt': 'shared\n', 'c.txt': 'c\n' });
+    const first = await harness.buildOk({ dockerfile: DOCKERFILE, contextDir });
+    const otherWorker = harness.addWorker('second');
+    const writesBefore = harness.blobs.writes;
+
+    const second = await harness.buildOk({ dockerfile: DOCKERFILE, contextDir }, otherWorker);
+
+    expect(stepStatuses(second.output)).toEqual(FILE_STEPS.map((step) => [step, 'CACHED']));
+    expect(harness.blobs.writes).toBe(writesBefore);
+    expect(second.image.digest).toBe(first.image.digest);
+    expect(await readdir(otherWorker.layers.root).catch(() => [])).toEqual([]);
+  });
+
+  it('runs only the changed part on another worker, unpacking the layers it needs', async () => {
+    const contextDir = await harness.writeContext({ 'a.txt': 'on worker one\n', 'c.txt': 'c\n' });
+    await harness.buildOk({ dockerfile: DOCKERFILE, contextDir });
+    const otherWorker = harness.addWorker('third');
+    await writeFile(path.join(contextDir, 'c.txt'), 'changed on worker two\n');
+
+    const { image, output } = await harness.buildOk({ dockerfile: DOCKERFILE, contextDir }, otherWorker);
+
+    expect(stepStatuses(output).map(([, status]) => status)).toEqual(['CACHED', 'CACHED', 'CACHED', 'DONE', 'DONE']);
+    const layers = (await addedLayers(harness.blobs, image)).flat();
+    expect(layers.find((entry) => entry.name === 'copy-of-a.txt')?.content).toBe('on worker one\n');
+    expect(layers.find((entry) => entry.name === 'c.txt')?.content).toBe('changed on worker two\n');
+    expect((await readdir(otherWorker.layers.root)).length).toBeGreaterThan(0);
   });
 
   it('runs again from the first step that copies a changed file', async () => {

@@ -1,4 +1,4 @@
-import { eq } from 'drizzle-orm';
+import { eq, inArray } from 'drizzle-orm';
 import type { BlobStore } from '../../../shared/blobs/blob-store.ts';
 import type { Database } from '../../../shared/db/database.ts';
 import { buildCacheEntries } from '../../../shared/db/schema.ts';
@@ -25,6 +25,9 @@ export interface CachedStep {
  * because the layers they name live in the shared blob store.
  */
 export class BuildCache {
+  /** Keys this build hit; their lastUsedAt is written once, by `recordUse`, not once per step. */
+  private readonly hits = new Set<string>();
+
   constructor(
     private readonly db: Database,
     private readonly blobs: BlobStore,
@@ -47,8 +50,16 @@ export class BuildCache {
       layer = { descriptor, diffId: row.diffId as Digest };
     }
 
-    await this.db.update(buildCacheEntries).set({ lastUsedAt: new Date() }).where(eq(buildCacheEntries.key, key));
+    this.hits.add(key);
     return { layer, createdAt: row.createdAt };
+  }
+
+  /** Marks the entries this build hit as used now, in one statement; call it when the build ends. */
+  async recordUse(): Promise<void> {
+    if (this.hits.size === 0) return;
+    const keys = [...this.hits];
+    this.hits.clear();
+    await this.db.update(buildCacheEntries).set({ lastUsedAt: new Date() }).where(inArray(buildCacheEntries.key, keys));
   }
 
   /** Stores the result of a step that ran, replacing an entry of the same key (a `noCache` build runs steps again). */

@@ -19,3 +19,19 @@ export function stepCacheKey(parentKey: string, step: EvaluatedStep, sourceCheck
   }
   return `sha256:${hash.digest('hex')}`;
 }
+
+/** The parent key of a `COPY --link` step, which does not depend on the layers below it. */
+export const LINK_PARENT_KEY = 'link';
+
+/**
+ * The chain key after a `--link` step: its own key, found without the parent, combined
+ * with the parent chain, so the steps after it still depend on everything below.
+ */
+export function linkedChainKey(parentKey: string, linkKey: string): string {
+  const hash = createHash('sha256');
+  for (const part of [KEY_VERSION, 'linked', parentKey, linkKey]) {
+    hash.update(part);
+    hash.update('\0');
+  }
+  return `sha256:${hash.digest('hex')}`;
+}

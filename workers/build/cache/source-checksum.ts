@@ -15,21 +15,26 @@ export interface SourceMatch {
 /** File content digests by inode, size and mtime, shared by the COPY steps of one build. */
 export type ContentDigestMemo = Map<string, string>;
 
+/** Decides whether an entry below a matched folder is copied; `relativePath` is relative to the match. */
+export type EntryFilter = (relativePath: string) => boolean;
+
 /**
  * Computes a checksum over everything the matches contain: each entry's path, type, mode,
  * owner, and its content digest, link target or device number. Modification times are
- * left out, so touching a file or checking it out again does not miss the cache.
+ * left out, so touching a file or checking it out again does not miss the cache. Entries
+ * that `include` rejects (COPY --exclude) are left out with everything below them.
  */
-export async function checksumSources(matches: readonly SourceMatch[], memo: ContentDigestMemo = new Map()): Promise<string> {
+export async function checksumSources(matches: readonly SourceMatch[], memo: ContentDigestMemo = new Map(), include?: EntryFilter): Promise<string> {
   const hash = createHash('sha256');
   for (const [index, match] of matches.entries()) {
     hash.update(`match ${index} ${JSON.stringify(match.path)}\n`);
-    await addEntry(hash, match.hostPath, '.', match.stats, memo);
+    await addEntry(hash, match.hostPath, '.', match.stats, memo, include);
   }
   return `sha256:${hash.digest('hex')}`;
 }
 
-async function addEntry(hash: Hash, hostPath: string, relativePath: string, stats: Stats, memo: ContentDigestMemo): Promise<void> {
+async function addEntry(hash: Hash, hostPath: string, relativePath: string, stats: Stats, memo: ContentDigestMemo, include?: EntryFilter): Promise<void> {
+  if (relativePath !== '.' && include && !include(relativePath)) return;
   const fields = [JSON.stringify(relativePath), entryType(stats), (stats.mode & 0o7777).toString(8), stats.uid, stats.gid];
   if (stats.isFile()) fields.push(stats.size, await contentDigest(hostPath, stats, memo));
   else if (stats.isSymbolicLink()) fields.push(JSON.stringify(await readlink(hostPath)));
@@ -39,7 +44,7 @@ async function addEntry(hash: Hash, hostPath: string, relativePath: string, stat
   if (!stats.isDirectory()) return;
   for (const name of (await readdir(hostPath)).sort()) {
     const childPath = path.join(hostPath, name);
-    await addEntry(hash, childPath, path.posix.join(relativePath, name), await lstat(childPath), memo);
+    await addEntry(hash, childPath, path.posix.join(relativePath, name), await lstat(childPath), memo, include);
   }
 }
 

@@ -4,13 +4,17 @@ import path from 'node:path';
 import type { Ownership } from '../../../shared/container/user-resolution.ts';
 import { ValidationError } from '../../../shared/errors.ts';
 import { runCommand } from '../../../shared/process/run-command.ts';
+import type { EntryFilter } from '../cache/source-checksum.ts';
+import { applyFileModeChange, type FileModeChange } from '../frontend/index.ts';
 import { CREATED_FOLDER_MODE, ensureContainerFolder } from './container-folders.ts';
 
 export interface TreeWriterOptions {
   /** The owner of every written entry; absent keeps each source entry's owner. */
   owner?: Ownership;
-  /** The permission bits of every written file and folder (`--chmod`); absent keeps the source's. */
-  mode?: number;
+  /** `--chmod` for every written file and folder; absent keeps the source's mode. */
+  mode?: FileModeChange;
+  /** Entries below a copied folder that are left out (`--exclude`), with everything under them. */
+  include?: EntryFilter;
 }
 
 /** The owner that context files get without `--chown`: root, as the Dockerfile reference states. */
@@ -41,7 +45,7 @@ export class TreeWriter {
   async copy(sourcePath: string, stats: Stats, destination: string): Promise<void> {
     if (stats.isDirectory()) {
       const folder = await ensureContainerFolder(this.root, destination);
-      await this.copyChildren(sourcePath, folder.hostPath, destination);
+      await this.copyChildren(sourcePath, folder.hostPath, destination, '');
       if (folder.created) await this.applyCreatedFolderMetadata(folder.hostPath, stats);
       return;
     }
@@ -50,20 +54,23 @@ export class TreeWriter {
     await this.writeEntry(sourcePath, stats, path.join(parent.hostPath, path.posix.basename(destination)));
   }
 
-  private async copyChildren(sourceFolder: string, hostFolder: string, containerFolder: string): Promise<void> {
+  /** Copies a folder's entries; `relativeFolder` is the folder's path below the copied folder, for the include filter. */
+  private async copyChildren(sourceFolder: string, hostFolder: string, containerFolder: string, relativeFolder: string): Promise<void> {
     for (const name of (await readdir(sourceFolder)).sort()) {
+      const relativePath = relativeFolder === '' ? name : `${relativeFolder}/${name}`;
+      if (this.options.include && !this.options.include(relativePath)) continue;
       const sourcePath = path.join(sourceFolder, name);
       const stats = await lstat(sourcePath);
       const containerPath = path.posix.join(containerFolder, name);
-      if (stats.isDirectory()) await this.copyFolder(sourcePath, stats, containerPath);
+      if (stats.isDirectory()) await this.copyFolder(sourcePath, stats, containerPath, relativePath);
       else await this.writeEntry(sourcePath, stats, path.join(hostFolder, name));
     }
   }
 
   /** Copies a folder below the copy's top: it takes the source folder's owner, mode and time. */
-  private async copyFolder(sourcePath: string, stats: Stats, containerPath: string): Promise<void> {
+  private async copyFolder(sourcePath: string, stats: Stats, containerPath: string, relativePath: string): Promise<void> {
     const folder = await ensureContainerFolder(this.root, containerPath);
-    await this.copyChildren(sourcePath, folder.hostPath, containerPath);
+    await this.copyChildren(sourcePath, folder.hostPath, containerPath, relativePath);
     // Set last, because writing the children changes the folder's mtime.
     await this.applyMetadata(folder.hostPath, stats, 'directory');
   }
@@ -115,7 +122,7 @@ export class TreeWriter {
   private async applyCreatedFolderMetadata(hostPath: string, source: Stats): Promise<void> {
     const owner = this.options.owner ?? { uid: source.uid, gid: source.gid };
     await chown(hostPath, owner.uid, owner.gid);
-    await chmod(hostPath, this.options.mode ?? CREATED_FOLDER_MODE);
+    await chmod(hostPath, this.options.mode ? applyFileModeChange(this.options.mode, CREATED_FOLDER_MODE, true) : CREATED_FOLDER_MODE);
   }
 
   /** Sets owner, then mode (a chown clears setuid bits), then the modification time. */
@@ -127,7 +134,8 @@ export class TreeWriter {
       return;
     }
     await chown(target, owner.uid, owner.gid);
-    await chmod(target, this.options.mode ?? stats.mode & 0o7777);
+    const mode = stats.mode & 0o7777;
+    await chmod(target, this.options.mode ? applyFileModeChange(this.options.mode, mode, kind === 'directory') : mode);
     await lutimes(target, stats.mtime, stats.mtime);
   }
 }

@@ -15,6 +15,20 @@ const RECORD_BUFFER_BYTES = 16 * 1024;
  * so the record is looked up there. Paths of build containers are unique per step.
  */
 export async function wasKilledForMemory(cgroupsPath: string): Promise<boolean | undefined> {
+  return kernelLogMentions([`task_memcg=${cgroupsPath},`, `oom_memcg=${cgroupsPath},`]);
+}
+
+/**
+ * Checks whether the pids controller refused a fork in the cgroup `cgroupsPath`: the
+ * kernel logs "cgroup: fork rejected by pids controller in <path>" the first time it
+ * does so for a cgroup. Returns undefined when the kernel log cannot be read.
+ */
+export async function wasForkRejected(cgroupsPath: string): Promise<boolean | undefined> {
+  return kernelLogMentions([`fork rejected by pids controller in ${cgroupsPath}`]);
+}
+
+/** Reads /dev/kmsg from its start and checks whether a record contains any of `needles`. */
+async function kernelLogMentions(needles: readonly string[]): Promise<boolean | undefined> {
   let handle;
   try {
     handle = await open('/dev/kmsg', constants.O_RDONLY | constants.O_NONBLOCK);
@@ -22,7 +36,6 @@ export async function wasKilledForMemory(cgroupsPath: string): Promise<boolean |
     return undefined;
   }
 
-  const needles = [`task_memcg=${cgroupsPath},`, `oom_memcg=${cgroupsPath},`];
   const buffer = Buffer.alloc(RECORD_BUFFER_BYTES);
   try {
     // Each read returns one record; EAGAIN means the end of the log, and EPIPE that the
@@ -39,9 +52,16 @@ export async function wasKilledForMemory(cgroupsPath: string): Promise<boolean |
       }
       if (bytesRead === 0) return false;
       const record = buffer.toString('utf8', 0, bytesRead);
-      if (needles.some((needle) => record.includes(needle))) return true;
+      if (needles.some((needle) => record.includes(needle) && endsAfter(record, needle))) return true;
     }
   } finally {
     await handle.close();
   }
+}
+
+/** Whether `needle` in `record` is not the start of a longer path (build-x-1 must not match build-x-12). */
+function endsAfter(record: string, needle: string): boolean {
+  if (!/[A-Za-z0-9_.-]$/.test(needle)) return true;
+  const next = record[record.indexOf(needle) + needle.length];
+  return next === undefined || !/[A-Za-z0-9_.-]/.test(next);
 }

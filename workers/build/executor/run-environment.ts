@@ -12,13 +12,14 @@ const DEFAULT_PATH = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sb
 /**
  * Writes /etc/resolv.conf, /etc/hosts and /etc/hostname for a RUN container into
  * `folder` and returns them as read-only bind mounts, so the step can resolve names and
- * its own hostname but cannot change these files in the image.
+ * its own hostname but cannot change these files in the image. Without `ipAddress`
+ * (`RUN --network=none`) the hostname resolves to loopback.
  */
-export async function writeNetworkFiles(folder: string, ipAddress: string): Promise<BindMount[]> {
+export async function writeNetworkFiles(folder: string, ipAddress: string | undefined): Promise<BindMount[]> {
   await mkdir(folder, { recursive: true });
   const files = {
     'resolv.conf': await containerResolvConf(),
-    hosts: `127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n${ipAddress}\t${BUILD_HOSTNAME}\n`,
+    hosts: `127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n${ipAddress ?? '127.0.1.1'}\t${BUILD_HOSTNAME}\n`,
     hostname: `${BUILD_HOSTNAME}\n`,
   };
 

@@ -1,4 +1,4 @@
-import { invalidInstruction } from './dockerfile-errors.ts';
+import { invalidInstruction, type SourcePosition } from './dockerfile-errors.ts';
 import type { ArgInstruction } from './instruction-types.ts';
 import { expandWord, WordExpansionError, type VariableScope } from './word-expansion.ts';
 
@@ -53,10 +53,10 @@ export function resolveGlobalArgs(
 
   for (const instruction of declarations) {
     for (const declaration of instruction.args) {
-      const name = expandAt(instruction.line, declaration.name, scope, escapeCharacter);
+      const name = expandAt(instruction, declaration.name, scope, escapeCharacter);
       let value: string | undefined = buildArgs[name];
       if (value === undefined && declaration.defaultValue !== undefined) {
-        value = expandAt(instruction.line, declaration.defaultValue, scope, escapeCharacter);
+        value = expandAt(instruction, declaration.defaultValue, scope, escapeCharacter);
       }
       if (value !== undefined) scope.set(name, value);
       resolved.set(name, { name, value: value ?? resolved.get(name)?.value });
@@ -72,13 +72,13 @@ export function globalScope(globalArgs: readonly ResolvedArg[]): Map<string, str
   return scope;
 }
 
-/** Expands a word of the instruction on `line`, turning a syntax error into a DockerfileError. */
-export function expandAt(line: number, word: string, scope: VariableScope, escapeCharacter: string): string {
+/** Expands a word of the instruction at `position`, turning a syntax error into a DockerfileError. */
+export function expandAt(position: SourcePosition, word: string, scope: VariableScope, escapeCharacter: string): string {
   try {
     return expandWord(word, scope, escapeCharacter);
   } catch (error) {
     if (!(error instanceof WordExpansionError)) throw error;
-    throw invalidInstruction({ line }, `cannot substitute variables in ${JSON.stringify(word)}: ${error.message}.`, error);
+    throw invalidInstruction(position, `cannot substitute variables in ${JSON.stringify(word)}: ${error.message}.`, error);
   }
 }
 

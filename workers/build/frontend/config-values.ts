@@ -1,3 +1,6 @@
+import type { StageConfig } from './evaluated-step.ts';
+import type { HealthcheckInstruction } from './instruction-types.ts';
+
 /**
  * Parsers for the values that instructions write into the image config: port specs,
  * stop signals, healthcheck durations and file modes. Each throws an Error whose message
@@ -104,16 +107,6 @@ export function parseRetries(text: string): number {
   return Number(text);
 }
 
-/**
- * Parses a `--chmod` value. Octal modes (`755`, `0644`) are supported; the symbolic
- * notation that Dockerfile syntax 1.14 added (`u+x`) is not yet.
- */
-export function parseChmod(text: string): number {
-  // TODO: symbolic modes (`u=rwX,go=rX`) need the builder to apply them per file; octal only until then.
-  if (/^[0-7]{3,4}$/.test(text)) return Number.parseInt(text, 8);
-  throw new Error(`--chmod=${text} is not an octal mode: write it as octal digits, such as 755 or 0644`);
-}
-
 /** Sets `NAME=value` in an environment list, replacing an entry of the same name in place. */
 export function setEnvironmentVariable(env: readonly string[], name: string, value: string): string[] {
   const entry = `${name}=${value}`;
@@ -135,4 +128,27 @@ export function environmentMap(env: readonly string[] | undefined): Map<string, 
     map.set(equals === -1 ? entry : entry.slice(0, equals), equals === -1 ? '' : entry.slice(equals + 1));
   }
   return map;
+}
+
+/** Builds the config's Healthcheck; options left out or set to 0 are omitted, as docker writes them. */
+export function healthcheck(instruction: HealthcheckInstruction): StageConfig['Healthcheck'] {
+  const check = instruction.check;
+  if (check.type === 'none') return { Test: ['NONE'] };
+
+  const test = check.command.form === 'exec' ? ['CMD', ...check.command.args] : ['CMD-SHELL', check.command.script];
+  const config: NonNullable<StageConfig['Healthcheck']> = { Test: test };
+  const { interval, timeout, startPeriod, startInterval, retries } = check.options;
+  const durations = [
+    ['Interval', 'interval', interval],
+    ['Timeout', 'timeout', timeout],
+    ['StartPeriod', 'start-period', startPeriod],
+    ['StartInterval', 'start-interval', startInterval],
+  ] as const;
+  for (const [field, option, text] of durations) {
+    const nanoseconds = text === undefined ? 0 : parseHealthcheckDuration(option, text);
+    if (nanoseconds > 0) config[field] = nanoseconds;
+  }
+  const retryCount = retries === undefined ? 0 : parseRetries(retries);
+  if (retryCount > 0) config.Retries = retryCount;
+  return config;
 }

@@ -9,6 +9,7 @@ export type DockerfileErrorCode =
   | 'DOCKERFILE_INVALID'
   | 'DOCKERFILE_UNKNOWN_INSTRUCTION'
   | 'DOCKERFILE_UNSUPPORTED'
+  | 'DOCKERFILE_SYNTAX_UNSUPPORTED'
   | 'DOCKERFILE_TARGET_NOT_FOUND';
 
 export interface SourcePosition {
@@ -28,12 +29,17 @@ export class DockerfileError extends ValidationError {
   }
 }
 
-/** A malformed instruction; the message gets the line prepended so logs read on their own. */
-export function invalidInstruction(position: SourcePosition, reason: string, cause?: unknown): DockerfileError {
-  return new DockerfileError('DOCKERFILE_INVALID', `Dockerfile line ${position.line}: ${reason}`, position, cause);
+/** Formats the start of a message: `Dockerfile line 3, column 5`, or without the column when it is unknown. */
+export function describePosition(position: SourcePosition): string {
+  return `Dockerfile line ${position.line}${position.column === undefined ? '' : `, column ${position.column}`}`;
 }
 
-/** Valid Dockerfile syntax that Slipway does not build yet. */
+/** A malformed instruction; the message gets the position prepended so logs read on their own. */
+export function invalidInstruction(position: SourcePosition, reason: string, cause?: unknown): DockerfileError {
+  return new DockerfileError('DOCKERFILE_INVALID', `${describePosition(position)}: ${reason}`, position, cause);
+}
+
+/** Valid Dockerfile syntax that Slipway does not build. */
 export function unsupportedFeature(position: SourcePosition, reason: string): DockerfileError {
-  return new DockerfileError('DOCKERFILE_UNSUPPORTED', `Dockerfile line ${position.line}: ${reason}`, position);
+  return new DockerfileError('DOCKERFILE_UNSUPPORTED', `${describePosition(position)}: ${reason}`, position);
 }

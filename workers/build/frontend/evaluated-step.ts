@@ -37,7 +37,52 @@ export interface RunStep extends StepBase {
   user: string;
   /** Absolute working directory. */
   workdir: string;
+  /** `--mount` flags with values substituted and defaults applied. */
+  mounts: RunMount[];
+  /** `default`: the bridge with NAT to the outside; `none`: only a loopback interface. */
+  network: 'default' | 'none';
+  /**
+   * A here-document that starts with `#!` runs as a script: it is mounted read-only at
+   * `/dev/pipes/<name>` and the command runs that path, as BuildKit does.
+   */
+  scripts: { name: string; content: string }[];
 }
+
+/** Where a mount's files come from: the build context, an earlier stage, or an image. */
+export type MountSource = CopySource;
+
+/** A `RUN --mount` after substitution; targets are absolute. */
+export type RunMount =
+  | { type: 'bind'; target: string; from: MountSource; source: string; readOnly: boolean }
+  | {
+      type: 'cache';
+      target: string;
+      /** The cache's name within the app; the target by default. */
+      id: string;
+      sharing: 'shared' | 'private' | 'locked';
+      /** Seeds an empty cache with `source` of a stage or image. */
+      from?: MountSource;
+      source: string;
+      readOnly: boolean;
+      /** Mode and owner of the cache folder when it is created. */
+      mode: number;
+      uid: number;
+      gid: number;
+    }
+  | { type: 'tmpfs'; target: string; sizeBytes?: number }
+  | {
+      type: 'secret';
+      id: string;
+      /** The file the secret is mounted as; absent when it goes only into `env`. */
+      target?: string;
+      /** The environment variable that receives the secret's value. */
+      env?: string;
+      /** Fail when the build has no secret of this id; otherwise the mount is left out. */
+      required: boolean;
+      mode: number;
+      uid: number;
+      gid: number;
+    };
 
 export interface CopyStep extends StepBase {
   keyword: 'COPY' | 'ADD';
@@ -49,11 +94,24 @@ export interface CopyStep extends StepBase {
    */
   destination: string;
   source: CopySource;
+  /** Here-document sources with variables substituted: files to write under their names. */
+  inlineFiles: { name: string; content: string }[];
   chown?: string;
-  /** File mode from `--chmod`, as a number (0o755). */
-  chmod?: number;
+  /** `--chmod`: an octal mode, or a symbolic one applied to each file's own mode. */
+  chmod?: FileModeChange;
   link: boolean;
+  /** `--exclude` patterns, substituted. */
+  exclude: string[];
+  parents: boolean;
+  /** ADD `--checksum`, substituted. */
+  checksum?: string;
+  keepGitDir: boolean;
+  /** ADD `--unpack`; absent means the default: local archives yes, remote ones no. */
+  unpack?: boolean;
 }
+
+/** A `--chmod` value: an octal mode for every file, or a chmod(1) symbolic expression such as `u=rwX,go=rX`. */
+export type FileModeChange = { kind: 'octal'; mode: number } | { kind: 'symbolic'; expression: string };
 
 /** WORKDIR changes the config and creates the folder, owned by the USER in effect, when it is missing. */
 export interface WorkdirStep extends StepBase {

@@ -7,6 +7,8 @@ export { parseDockerfile, type ParseDockerfileOptions } from './parse-dockerfile
 export type { BuildPlan, BuildWarning, PlannedStage, StageBase } from './build-plan.ts';
 export type * from './instruction-types.ts';
 export { StageEvaluator, DEFAULT_SHELL, type StageStart } from './stage-evaluator.ts';
+export { SCRIPT_FOLDER } from './heredoc.ts';
+export { applyFileModeChange, formatFileModeChange } from './file-mode.ts';
 export type * from './evaluated-step.ts';
 export { stepCacheKeyText, stableStringify } from './step-cache-key.ts';
 export { DockerfileError, type DockerfileErrorCode } from './dockerfile-errors.ts';

@@ -1,4 +1,5 @@
 import type { ImageReference } from '../../../shared/oci/image-reference.ts';
+import type { Heredoc } from './heredoc.ts';
 
 /**
  * The parsed form of a Dockerfile: raw words, before variable substitution. Words keep
@@ -12,6 +13,8 @@ export type CommandLine = { form: 'exec'; args: string[] } | { form: 'shell'; sc
 interface InstructionBase {
   /** 1-based line of the instruction's first line. */
   line: number;
+  /** 1-based column of the keyword. */
+  column: number;
   /** The instruction as written, continuations joined, for the build log. */
   text: string;
 }
@@ -19,6 +22,24 @@ interface InstructionBase {
 export interface RunInstruction extends InstructionBase {
   keyword: 'RUN';
   command: CommandLine;
+  /** Here-documents of a shell-form command (`RUN <<EOF`). */
+  heredocs: Heredoc[];
+  /** `--mount` flags, checked but not yet substituted (see run-mounts.ts). */
+  mounts: RawMount[];
+  /** `--network` as written: `default` or `none`. */
+  network?: string;
+}
+
+/** One `RUN --mount=key=value,...` flag: its fields as written and where `from=` points. */
+export interface RawMount {
+  /** The flag value as written, for messages. */
+  spec: string;
+  /** The lowercased mount type; `bind` when the flag gives none. */
+  type: string;
+  /** Fields in order with raw values; `value` is absent for a bare key such as `ro` or `required`. */
+  fields: { key: string; value?: string }[];
+  /** Where `from=` points, resolved when the plan is made; the build context without `from=`. */
+  from: CopySource;
 }
 
 export interface CopyFlags {
@@ -27,11 +48,33 @@ export interface CopyFlags {
   chown?: string;
   chmod?: string;
   link: boolean;
+  /** `--exclude` patterns, in the order given. */
+  exclude: string[];
+  /** `--parents` (COPY only): keep the source's parent folders below the destination. */
+  parents: boolean;
+  /** `--checksum` (ADD only): the expected digest of a URL or the commit of a git source. */
+  checksum?: string;
+  /** `--keep-git-dir` (ADD only): keep the `.git` folder of a git source. */
+  keepGitDir: boolean;
+  /** `--unpack` (ADD only): absent means local archives are unpacked and remote ones are not. */
+  unpack?: boolean;
+}
+
+/** A source of COPY or ADD written inline as a here-document (`COPY <<EOF /etc/motd`). */
+export interface InlineSource {
+  /** The file name: the here-document's delimiter. */
+  name: string;
+  /** The body, with `<<-` tabs already stripped. */
+  content: string;
+  /** Whether variables in the body are substituted (the delimiter was not quoted). */
+  expand: boolean;
 }
 
 export interface CopyInstruction extends InstructionBase {
   keyword: 'COPY' | 'ADD';
   sources: string[];
+  /** Here-document sources, copied as files named by their delimiters. */
+  inlineSources: InlineSource[];
   destination: string;
   flags: CopyFlags;
   /** Where `--from` points, resolved when the plan is made. */

@@ -139,6 +139,15 @@ export function parseMaybeJson(text: string): MaybeJson {
   return { json: true, values: parsed as string[] };
 }
 
+/** Whether the text is an exec form (a JSON array of strings); a malformed one counts as not. */
+export function isJsonArrayText(text: string): boolean {
+  try {
+    return parseMaybeJson(text).json;
+  } catch {
+    return false;
+  }
+}
+
 const QUOTED_ITEM = String.raw`(?:"(?:[^"\\]|\\.)*"|'[^']*')`;
 const BROKEN_JSON_LIST = new RegExp(String.raw`^\[\s*${QUOTED_ITEM}\s*(?:,\s*${QUOTED_ITEM}\s*)+,?\s*\]$`);
 

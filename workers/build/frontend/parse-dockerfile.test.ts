@@ -283,8 +283,8 @@ describe('parseDockerfile errors', () => {
     ['an invalid escape directive', '# escape=x\nFROM debian\n', 'DOCKERFILE_INVALID', 1, /escape directive must be/],
     ['a repeated directive', '# escape=`\n# escape=\\\nFROM debian\n', 'DOCKERFILE_INVALID', 2, /given twice/],
     ['an unterminated quote in a substituted word', 'ARG A="x\nFROM debian\n', 'DOCKERFILE_INVALID', 1, /unterminated double quote/],
-    ['RUN --mount', 'FROM debian\nRUN --mount=type=cache,target=/root/.cache pip install x\n', 'DOCKERFILE_UNSUPPORTED', 2, /RUN --mount/],
-    ['a here-document', 'FROM debian\nRUN <<EOF\necho hi\nEOF\n', 'DOCKERFILE_UNSUPPORTED', 2, /here-documents/],
+    ['RUN --device', 'FROM debian\nRUN --device=nvidia.com/gpu=all nvidia-smi\n', 'DOCKERFILE_UNSUPPORTED', 2, /RUN --device/],
+    ['an unterminated here-document', 'FROM debian\nRUN <<EOF\necho hi\n', 'DOCKERFILE_INVALID', 2, /<<EOF has no closing line/],
   ])('rejects %s', (_name, text, code, line, message) => {
     const error = parseError(text);
     expect(error.code).toBe(code);
@@ -296,7 +296,65 @@ describe('parseDockerfile errors', () => {
     expect(parseError('FROM debian\n   BOGUS x\n')).toMatchObject({ line: 2, column: 4 });
   });
 
-  it('puts the line into the message', () => {
-    expect(parseError('FROM debian\n\nCOPY x\n').message).toMatch(/^Dockerfile line 3: /);
+  it('puts the line and column into the message', () => {
+    expect(parseError('FROM debian\n\n  COPY x\n').message).toMatch(/^Dockerfile line 3, column 3: /);
+  });
+});
+
+describe('parseDockerfile syntax directive', () => {
+  it.each([
+    'docker/dockerfile:1',
+    'docker/dockerfile:1.7',
+    'docker/dockerfile:1.7.1-labs',
+    'docker.io/docker/dockerfile:1',
+    'docker/dockerfile-upstream:master',
+    `docker/dockerfile:1@sha256:${'b'.repeat(64)}`,
+    'docker/dockerfile',
+  ])('accepts %s', (syntax) => {
+    expect(parseDockerfile(`# syntax=${syntax}\nFROM debian\n`).syntax).toBe(syntax);
+  });
+
+  it.each(['tonistiigi/dockerfile:runmount', 'docker/dockerfile:0.9', 'ghcr.io/example/frontend:1', 'earthly/dockerfile:1'])('rejects the frontend %s', (syntax) => {
+    const error = parseError(`# syntax=${syntax}\nFROM debian\n`);
+    expect(error).toMatchObject({ code: 'DOCKERFILE_SYNTAX_UNSUPPORTED', line: 1 });
+    expect(error.message).toContain(syntax);
+  });
+
+  it('names the line of the syntax directive', () => {
+    expect(parseError('# escape=`\n# syntax=example/frontend:2\nFROM debian\n')).toMatchObject({ code: 'DOCKERFILE_SYNTAX_UNSUPPORTED', line: 2, column: 1 });
+  });
+
+  it('accepts the check directive', () => {
+    expect(parseDockerfile('# check=skip=JSONArgsRecommended;error=true\nFROM debian\nCMD echo hi\n').stages).toHaveLength(1);
+  });
+});
+
+describe('parseDockerfile RUN and COPY flags', () => {
+  it('adds the stages that RUN --mount=from= names to the dependencies', () => {
+    const plan = parseDockerfile('FROM debian AS deps\nFROM debian AS tools\nFROM debian\nRUN --mount=from=deps,target=/deps --mount=type=cache,from=tools,target=/c make\n');
+    expect(plan.stages[2]!.dependsOn).toEqual([0, 1]);
+    expect(plan.neededStages).toEqual([0, 1, 2]);
+  });
+
+  it('resolves RUN --mount=from= to an image', () => {
+    const [run] = instructionsOf('RUN --mount=from=busybox:1.36,source=/bin,target=/tools ls /tools');
+    expect(run).toMatchObject({ mounts: [{ type: 'bind', from: { kind: 'image', reference: 'busybox:1.36' } }] });
+  });
+
+  it.each([
+    ['--network=host', 'RUN --network=host curl', 'DOCKERFILE_UNSUPPORTED', /--network=host is not allowed/],
+    ['an unknown network', 'RUN --network=bridge curl', 'DOCKERFILE_INVALID', /--network=bridge is not a network mode/],
+    ['--security=insecure', 'RUN --security=insecure mount', 'DOCKERFILE_UNSUPPORTED', /--security=insecure is not allowed/],
+    ['a mount of an unknown type', 'RUN --mount=type=volume,target=/x true', 'DOCKERFILE_INVALID', /type "volume"/],
+    ['--parents on ADD', 'ADD --parents a /b/', 'DOCKERFILE_INVALID', /unknown flag --parents/],
+    ['a here-document as destination', 'COPY a <<EOF\nx\nEOF', 'DOCKERFILE_INVALID', /here-document as its destination/],
+  ])('rejects %s', (_name, line, code, message) => {
+    const error = parseError(`FROM debian\n${line}\n`);
+    expect(error).toMatchObject({ code, line: 2, column: 1 });
+    expect(error.message).toMatch(message);
+  });
+
+  it('accepts --security=sandbox', () => {
+    expect(instructionsOf('RUN --security=sandbox true')).toHaveLength(1);
   });
 });

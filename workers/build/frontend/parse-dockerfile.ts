@@ -2,7 +2,7 @@ import { isSlipwayError, ValidationError } from '../../../shared/errors.ts';
 import { parseImageReference } from '../../../shared/oci/image-reference.ts';
 import { expandAt, findUnusedBuildArgs, globalScope, resolveGlobalArgs, TARGET_PLATFORM_NAME } from './build-args.ts';
 import type { BuildPlan, BuildWarning, PlannedStage, StageBase } from './build-plan.ts';
-import { invalidInstruction, unsupportedFeature } from './dockerfile-errors.ts';
+import { describePosition, DockerfileError, invalidInstruction, unsupportedFeature, type SourcePosition } from './dockerfile-errors.ts';
 import type { ArgInstruction, CopySource, FromInstruction, ParsedInstruction } from './instruction-types.ts';
 import { parseInstruction } from './parse-instruction.ts';
 import { readDockerfileSource } from './source-lines.ts';
@@ -26,9 +26,10 @@ export function parseDockerfile(text: string, options: ParseDockerfileOptions = 
   const buildArgs = { ...(options.buildArgs ?? {}) };
   const source = readDockerfileSource(text);
   if (source.instructions.length === 0) {
-    throw invalidInstruction({ line: 1 }, 'the Dockerfile has no instructions: start it with FROM IMAGE, such as FROM debian:bookworm.');
+    throw invalidInstruction({ line: 1, column: 1 }, 'the Dockerfile has no instructions: start it with FROM IMAGE, such as FROM debian:bookworm.');
   }
 
+  checkSyntaxDirective(source.syntax, source.syntaxLine ?? 1);
   const context = { escapeCharacter: source.escapeCharacter };
   const parsed = source.instructions.map((instruction) => parseInstruction(instruction, context));
   const { globalArgDeclarations, stageGroups } = groupByStage(parsed);
@@ -46,7 +47,7 @@ export function parseDockerfile(text: string, options: ParseDockerfileOptions = 
     ...neededStages.flatMap((index) => declaredArgNames(stages[index]!)),
   ]);
   const unusedBuildArgs = findUnusedBuildArgs(buildArgs, declared);
-  const warnings: BuildWarning[] = [];
+  const warnings: BuildWarning[] = source.warnings.map((warning) => ({ ...warning }));
   if (unusedBuildArgs.length > 0) {
     warnings.push({ message: `build args not declared by any ARG were ignored: ${unusedBuildArgs.join(', ')}` });
   }
@@ -84,14 +85,14 @@ function groupByStage(parsed: ParsedInstruction[]): { globalArgDeclarations: Arg
     else if (instruction.keyword === 'ARG') globalArgDeclarations.push(instruction);
     else {
       throw invalidInstruction(
-        { line: instruction.line },
+        instruction,
         `${instruction.keyword} comes before the first FROM: only ARG may precede FROM, so start the stage with FROM IMAGE.`,
       );
     }
   }
 
   if (stageGroups.length === 0) {
-    throw invalidInstruction({ line: parsed[0]!.line }, 'the Dockerfile has no FROM instruction: add FROM IMAGE after the ARGs.');
+    throw invalidInstruction(parsed[0]!, 'the Dockerfile has no FROM instruction: add FROM IMAGE after the ARGs.');
   }
   return { globalArgDeclarations, stageGroups };
 }
@@ -106,8 +107,8 @@ function planStage(
   const index = earlier.length;
   if (from.name !== undefined) {
     const clash = earlier.find((stage) => stage.name === from.name);
-    if (clash) throw invalidInstruction({ line: from.line }, `stage name ${from.name} is already used by the stage on line ${clash.line}: give each stage its own name.`);
-    if (from.name === 'scratch') throw invalidInstruction({ line: from.line }, 'scratch is reserved for the empty image: choose another stage name.');
+    if (clash) throw invalidInstruction(from, `stage name ${from.name} is already used by the stage on line ${clash.line}: give each stage its own name.`);
+    if (from.name === 'scratch') throw invalidInstruction(from, 'scratch is reserved for the empty image: choose another stage name.');
   }
 
   const base = resolveBase(from, earlier, scope, escapeCharacter);
@@ -117,47 +118,56 @@ function planStage(
 }
 
 function resolveBase(from: FromInstruction, earlier: PlannedStage[], scope: Map<string, string>, escapeCharacter: string): StageBase {
-  const reference = expandAt(from.line, from.base, scope, escapeCharacter);
+  const reference = expandAt(from, from.base, scope, escapeCharacter);
   if (reference === '') {
-    throw invalidInstruction({ line: from.line }, `the base image ${from.base} is empty after substituting ARGs: give the ARG a value or a default.`);
+    throw invalidInstruction(from, `the base image ${from.base} is empty after substituting ARGs: give the ARG a value or a default.`);
   }
   if (reference.toLowerCase() === 'scratch') return { kind: 'scratch' };
 
   const stage = earlier.find((candidate) => candidate.name === reference.toLowerCase());
   if (stage) return { kind: 'stage', index: stage.index };
-  return { kind: 'image', reference, image: parseReferenceAt(from.line, reference) };
+  return { kind: 'image', reference, image: parseReferenceAt(from, reference) };
 }
 
-function parseReferenceAt(line: number, reference: string) {
+function parseReferenceAt(position: SourcePosition, reference: string) {
   try {
     return parseImageReference(reference);
   } catch (error) {
     if (!isSlipwayError(error)) throw error;
-    throw invalidInstruction({ line }, error.message, error);
+    throw invalidInstruction(position, error.message, error);
   }
 }
 
 function resolvePlatform(from: FromInstruction, scope: Map<string, string>, escapeCharacter: string): string {
-  const platform = expandAt(from.line, from.platform!, scope, escapeCharacter);
+  const platform = expandAt(from, from.platform!, scope, escapeCharacter);
   if (PLATFORM_ALIASES.has(platform.toLowerCase())) return TARGET_PLATFORM_NAME;
   throw unsupportedFeature(
-    { line: from.line },
+    from,
     `platform ${JSON.stringify(platform)} is not supported: Slipway builds and runs ${TARGET_PLATFORM_NAME} images, ` +
       `so use --platform=${TARGET_PLATFORM_NAME}, --platform=$BUILDPLATFORM or --platform=$TARGETPLATFORM, or leave the flag out.`,
   );
 }
 
 /**
- * Resolves `COPY --from` when the plan is made, so the plan can say which stages a
- * target needs. As in BuildKit, the value sees only the global ARGs; it names an earlier
- * stage (by name or index) or else an image.
+ * Resolves `COPY --from` and `RUN --mount=from=` when the plan is made, so the plan can
+ * say which stages a target needs. As in BuildKit, the value sees only the global ARGs;
+ * it names an earlier stage (by name or index) or else an image.
  */
 function resolveCopySources(stage: PlannedStage, stages: PlannedStage[], scope: Map<string, string>, escapeCharacter: string): void {
+  const resolve = (from: string, flag: string, position: SourcePosition): CopySource => {
+    const source = resolveCopySource(from, flag, position, stage, stages, scope, escapeCharacter);
+    if (source.kind === 'stage' && !stage.dependsOn.includes(source.index)) stage.dependsOn.push(source.index);
+    return source;
+  };
+
   for (const instruction of stage.instructions) {
-    if (instruction.keyword !== 'COPY' || instruction.flags.from === undefined) continue;
-    instruction.source = resolveCopySource(instruction.flags.from, instruction.line, stage, stages, scope, escapeCharacter);
-    if (instruction.source.kind === 'stage' && !stage.dependsOn.includes(instruction.source.index)) {
-      stage.dependsOn.push(instruction.source.index);
+    if (instruction.keyword === 'COPY' && instruction.flags.from !== undefined) {
+      instruction.source = resolve(instruction.flags.from, 'COPY --from', instruction);
+    }
+    if (instruction.keyword !== 'RUN') continue;
+    for (const mount of instruction.mounts) {
+      const from = mount.fields.find((field) => field.key === 'from')?.value;
+      if (from !== undefined) mount.from = resolve(from, 'RUN --mount=from', instruction);
     }
   }
   stage.dependsOn.sort((a, b) => a - b);
@@ -165,27 +175,47 @@ function resolveCopySources(stage: PlannedStage, stages: PlannedStage[], scope: 
 
 function resolveCopySource(
   from: string,
-  line: number,
+  flag: string,
+  position: SourcePosition,
   stage: PlannedStage,
   stages: PlannedStage[],
   scope: Map<string, string>,
   escapeCharacter: string,
 ): CopySource {
-  const value = expandAt(line, from, scope, escapeCharacter);
-  if (value === '') throw invalidInstruction({ line }, `COPY --from=${from} is empty after substituting ARGs.`);
+  const value = expandAt(position, from, scope, escapeCharacter);
+  if (value === '') throw invalidInstruction(position, `${flag}=${from} is empty after substituting ARGs.`);
 
   if (/^\d+$/.test(value)) {
     const index = Number(value);
     if (index >= stage.index) {
-      throw invalidInstruction({ line }, `COPY --from=${value} must name an earlier stage: stage indices here run from 0 to ${stage.index - 1}.`);
+      throw invalidInstruction(position, `${flag}=${value} must name an earlier stage: stage indices here run from 0 to ${stage.index - 1}.`);
     }
     return { kind: 'stage', index };
   }
 
   const named = stages.find((candidate) => candidate.name === value.toLowerCase());
   if (named && named.index < stage.index) return { kind: 'stage', index: named.index };
-  if (named) throw invalidInstruction({ line }, `COPY --from=${value} names the stage on line ${named.line}, which comes later: move that stage above this one.`);
-  return { kind: 'image', reference: value, image: parseReferenceAt(line, value) };
+  if (named) throw invalidInstruction(position, `${flag}=${value} names the stage on line ${named.line}, which comes later: move that stage above this one.`);
+  return { kind: 'image', reference: value, image: parseReferenceAt(position, value) };
+}
+
+/**
+ * Frontends that `# syntax=` may name: Docker's Dockerfile frontend, stable or upstream,
+ * at a 1.x version, `latest`, or the upstream `master`, each optionally `-labs`, by tag
+ * or digest. Slipway always builds with its own frontend, which follows that syntax.
+ */
+const DOCKERFILE_FRONTEND = /^(?:docker\.io\/)?docker\/dockerfile(?:-upstream)?(?::(?:1(?:\.\d+){0,2}|latest|master)(?:-labs)?)?(?:@sha256:[a-f0-9]{64})?$/;
+
+function checkSyntaxDirective(syntax: string | undefined, line: number): void {
+  if (syntax === undefined) return;
+  const frontend = syntax.split(/\s/)[0]!;
+  if (DOCKERFILE_FRONTEND.test(frontend)) return;
+  throw new DockerfileError(
+    'DOCKERFILE_SYNTAX_UNSUPPORTED',
+    `${describePosition({ line, column: 1 })}: the syntax directive names the frontend ${frontend}, which Slipway cannot run: Slipway builds with its own ` +
+      'implementation of the Dockerfile syntax 1.x, so use # syntax=docker/dockerfile:1 or remove the directive.',
+    { line, column: 1 },
+  );
 }
 
 function findTarget(stages: PlannedStage[], target: string | undefined): number {

@@ -1,9 +1,12 @@
-import { DockerfileError, invalidInstruction, unsupportedFeature, type SourcePosition } from './dockerfile-errors.ts';
+import { describePosition, DockerfileError, invalidInstruction, unsupportedFeature, type SourcePosition } from './dockerfile-errors.ts';
+import { heredocBody, parseHeredocMarker, type Heredoc } from './heredoc.ts';
 import type {
   CommandLine,
   CopyInstruction,
   HealthcheckInstruction,
+  InlineSource,
   ParsedInstruction,
+  RunInstruction,
 } from './instruction-types.ts';
 import {
   extractFlags,
@@ -15,6 +18,7 @@ import {
   type FlagKind,
   type ParsedFlags,
 } from './line-parsers.ts';
+import { parseMountFlag } from './run-mounts.ts';
 import type { SourceInstruction } from './source-lines.ts';
 
 /** Instructions of the Dockerfile reference, in the order the reference lists them. */
@@ -25,21 +29,16 @@ export const KNOWN_INSTRUCTIONS = [
 
 type Keyword = (typeof KNOWN_INSTRUCTIONS)[number];
 
-/**
- * Flags Docker accepts that Slipway's builder does not implement yet.
- * TODO: RUN --mount (cache, bind, secret) is common in current Dockerfiles; those builds
- * fail here until the builder can mount caches and context folders into a step.
- */
-const UNSUPPORTED_FLAGS: Partial<Record<Keyword, string[]>> = {
-  RUN: ['mount', 'network', 'security', 'device'],
-  COPY: ['parents', 'exclude'],
-  ADD: ['checksum', 'keep-git-dir', 'unpack', 'exclude'],
+/** Flags of the Dockerfile reference that Slipway rejects, with the reason. */
+const UNSUPPORTED_FLAGS: Partial<Record<Keyword, Record<string, string>>> = {
+  RUN: { device: 'RUN --device needs CDI devices on the build host, which Slipway does not provide: remove the flag' },
 };
 
 const ACCEPTED_FLAGS: Partial<Record<Keyword, Record<string, FlagKind>>> = {
   FROM: { platform: 'string' },
-  COPY: { from: 'string', chown: 'string', chmod: 'string', link: 'boolean' },
-  ADD: { chown: 'string', chmod: 'string', link: 'boolean' },
+  RUN: { mount: 'strings', network: 'string', security: 'string' },
+  COPY: { from: 'string', chown: 'string', chmod: 'string', link: 'boolean', parents: 'boolean', exclude: 'strings' },
+  ADD: { chown: 'string', chmod: 'string', link: 'boolean', checksum: 'string', 'keep-git-dir': 'boolean', unpack: 'boolean', exclude: 'strings' },
   HEALTHCHECK: { interval: 'string', timeout: 'string', 'start-period': 'string', 'start-interval': 'string', retries: 'string' },
 };
 
@@ -58,17 +57,12 @@ export function parseInstruction(source: SourceInstruction, context: ParseContex
   if (!(KNOWN_INSTRUCTIONS as readonly string[]).includes(keyword)) {
     throw new DockerfileError(
       'DOCKERFILE_UNKNOWN_INSTRUCTION',
-      `Dockerfile line ${source.line}: unknown instruction ${word}: use one of ${KNOWN_INSTRUCTIONS.join(', ')}.`,
+      `${describePosition(position)}: unknown instruction ${word}: use one of ${KNOWN_INSTRUCTIONS.join(', ')}.`,
       position,
     );
   }
-  // TODO: here-documents (RUN <<EOF, COPY <<EOF) need the builder to run scripts and write inline files; they are rejected meanwhile.
-  if (source.heredocLines.length > 0) {
-    throw unsupportedFeature(position, `here-documents (<<) in ${keyword} are not supported yet: write the commands on one line joined with && and \\, or COPY a script file`);
-  }
-
   try {
-    return parseArguments(keyword as Keyword, rest, { line: source.line, text: source.text }, context);
+    return parseArguments(keyword as Keyword, rest, { line: source.line, column: source.column, text: source.text, heredocs: source.heredocs }, context);
   } catch (error) {
     if (error instanceof DockerfileError) throw error;
     throw invalidInstruction(position, `${keyword}: ${(error as Error).message}.`, error);
@@ -83,26 +77,32 @@ function splitKeyword(text: string): [string, string] | [string] {
 
 interface Base {
   line: number;
+  column: number;
   text: string;
 }
 
-function parseArguments(keyword: Keyword, rest: string, base: Base, context: ParseContext): ParsedInstruction {
+interface ArgumentsSource extends Base {
+  heredocs: Heredoc[];
+}
+
+function parseArguments(keyword: Keyword, rest: string, source: ArgumentsSource, context: ParseContext): ParsedInstruction {
+  const { heredocs, ...base } = source;
   const extracted = extractFlags(rest);
-  const flags = checkFlags(keyword, extracted.flags, base.line);
+  const flags = checkFlags(keyword, extracted.flags, base);
   const args = extracted.rest;
 
   switch (keyword) {
     case 'FROM':
       return parseFrom(args, flags, base);
     case 'RUN':
-      return { ...base, keyword, command: requireCommand(keyword, args, false) };
+      return parseRun(args, flags, base, heredocs);
     case 'CMD':
     case 'ENTRYPOINT':
       // `CMD []` and `ENTRYPOINT []` are how a Dockerfile clears an inherited value.
       return { ...base, keyword, command: requireCommand(keyword, args, true) };
     case 'COPY':
     case 'ADD':
-      return parseCopy(keyword, args, flags, base);
+      return parseCopy(keyword, args, flags, base, heredocs);
     case 'ENV':
     case 'LABEL':
       return { ...base, keyword, pairs: parseKeyValuePairs(args, keyword, context.escapeCharacter) };
@@ -126,14 +126,37 @@ function parseArguments(keyword: Keyword, rest: string, base: Base, context: Par
   }
 }
 
-function checkFlags(keyword: Keyword, flags: string[], line: number): ParsedFlags {
+function checkFlags(keyword: Keyword, flags: string[], position: SourcePosition): ParsedFlags {
   for (const flag of flags) {
     const name = flag.slice(2).split('=')[0]!;
-    if (UNSUPPORTED_FLAGS[keyword]?.includes(name)) {
-      throw unsupportedFeature({ line }, `${keyword} --${name} is not supported yet: remove the flag`);
-    }
+    const reason = UNSUPPORTED_FLAGS[keyword]?.[name];
+    if (reason !== undefined) throw unsupportedFeature(position, reason);
   }
   return parseFlags(flags, ACCEPTED_FLAGS[keyword] ?? {});
+}
+
+/** Network modes of `RUN --network`; `host` would put the step on the build host's own network. */
+const RUN_NETWORKS = new Set(['default', 'none']);
+
+function parseRun(args: string, flags: ParsedFlags, base: Base, heredocs: Heredoc[]): RunInstruction {
+  const network = flags.get('network') as string | undefined;
+  if (network === 'host') {
+    throw unsupportedFeature(base, 'RUN --network=host is not allowed: build steps never share the network of the build host, so use --network=default or --network=none');
+  }
+  if (network !== undefined && !RUN_NETWORKS.has(network)) throw new Error(`--network=${network} is not a network mode: use default or none`);
+
+  const security = flags.get('security') as string | undefined;
+  if (security === 'insecure') {
+    throw unsupportedFeature(base, 'RUN --security=insecure is not allowed: build steps always run in the sandbox, so remove the flag');
+  }
+  if (security !== undefined && security !== 'sandbox') throw new Error(`--security=${security} is not a security mode: use sandbox`);
+
+  const mounts = ((flags.get('mount') as string[] | undefined) ?? []).map((spec) => {
+    const { fromText: _fromText, ...mount } = parseMountFlag(spec);
+    // The plan resolves from= to a stage or an image (parse-dockerfile.ts).
+    return { ...mount, from: { kind: 'context' } as const };
+  });
+  return { ...base, keyword: 'RUN', command: requireCommand('RUN', args, false), heredocs, mounts, ...(network === undefined ? {} : { network }) };
 }
 
 function requireWords(keyword: string, words: string[]): string[] {
@@ -167,23 +190,40 @@ function parseFrom(args: string, flags: ParsedFlags, base: Base): ParsedInstruct
   return { ...base, keyword: 'FROM', base: words[0]!, name, platform: flags.get('platform') as string | undefined };
 }
 
-function parseCopy(keyword: 'COPY' | 'ADD', args: string, flags: ParsedFlags, base: Base): CopyInstruction {
+function parseCopy(keyword: 'COPY' | 'ADD', args: string, flags: ParsedFlags, base: Base, heredocs: Heredoc[]): CopyInstruction {
   const parsed = parseMaybeJson(args);
   const words = parsed.json ? parsed.values : splitWhitespace(args);
   if (words.length < 2) {
     throw new Error(`${keyword} needs at least one source and a destination, such as ${keyword} app.py /app/`);
   }
+  const destination = words.at(-1)!;
+  if (heredocs.length > 0 && parseHeredocMarker(destination)) throw new Error(`${keyword} cannot take a here-document as its destination: give a path`);
+
+  const sources: string[] = [];
+  const inlineSources: InlineSource[] = [];
+  for (const word of words.slice(0, -1)) {
+    const marker = heredocs.length > 0 ? parseHeredocMarker(word) : undefined;
+    const heredoc = marker && heredocs.find((candidate) => candidate.name === marker.name);
+    if (heredoc) inlineSources.push({ name: heredoc.name, content: heredocBody(heredoc), expand: heredoc.expand });
+    else sources.push(word);
+  }
 
   return {
     ...base,
     keyword,
-    sources: words.slice(0, -1),
-    destination: words.at(-1)!,
+    sources,
+    inlineSources,
+    destination,
     flags: {
       from: flags.get('from') as string | undefined,
       chown: flags.get('chown') as string | undefined,
       chmod: flags.get('chmod') as string | undefined,
       link: flags.get('link') === true,
+      exclude: (flags.get('exclude') as string[] | undefined) ?? [],
+      parents: flags.get('parents') === true,
+      checksum: flags.get('checksum') as string | undefined,
+      keepGitDir: flags.get('keep-git-dir') === true,
+      ...(flags.has('unpack') ? { unpack: flags.get('unpack') === true } : {}),
     },
     // The plan replaces this when --from names a stage or an image (parse-dockerfile.ts).
     source: { kind: 'context' },
@@ -250,6 +290,6 @@ function parseOnbuild(args: string, base: Base, context: ParseContext): string {
   if (trigger === 'FROM' || trigger === 'MAINTAINER') throw new Error(`${trigger} is not allowed as an ONBUILD trigger`);
 
   // The trigger is parsed only to reject a malformed one now rather than in a later build.
-  parseInstruction({ line: base.line, column: 1, text: args, heredocLines: [] }, context);
+  parseInstruction({ line: base.line, column: base.column, text: args, heredocs: [] }, context);
   return args;
 }

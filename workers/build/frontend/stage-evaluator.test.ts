@@ -73,7 +73,7 @@ describe('StageEvaluator substitution', () => {
 
   it('substitutes COPY flags', () => {
     const results = evaluateStage('FROM debian\nARG OWNER=1000:1000\nARG MODE=640\nCOPY --chown=$OWNER --chmod=$MODE a /a\n');
-    expect(results[2]!.step).toMatchObject({ chown: '1000:1000', chmod: 0o640 });
+    expect(results[2]!.step).toMatchObject({ chown: '1000:1000', chmod: { kind: 'octal', mode: 0o640 } });
   });
 
   it('reports a substitution error with the line', () => {
@@ -333,5 +333,148 @@ describe('stepCacheKeyText', () => {
     const text = stepCacheKeyText(runSteps('FROM debian\nRUN make\n')[0]!);
     const keys = Object.keys(JSON.parse(text) as object);
     expect(keys).toEqual([...keys].sort());
+  });
+});
+
+describe('StageEvaluator examples of the reference', () => {
+  it.each([
+    ['a later pair of one ENV sees the value from before it', 'ENV abc=hello\nENV abc=bye def=$abc\nENV ghi=$abc', ['abc=bye', 'def=hello', 'ghi=bye']],
+    ['${v:-w} falls back before an ARG is declared', 'USER ${username:-some_user}\nENV seen=${username:-some_user}', ['seen=some_user']],
+    ['${v:+w} gives the word once a value is set', 'ENV FOO=/bar\nENV set=${FOO:+yes} unset=${NOPE:+yes}', ['set=yes', 'unset=']],
+  ])('%s', (_name, body, entries) => {
+    expect(lastConfig(`FROM busybox\n${body}\n`).Env).toEqual(expect.arrayContaining(entries));
+  });
+
+  it('keeps an escaped variable in a COPY source and substitutes the destination', () => {
+    const results = evaluateStage('FROM busybox\nENV FOO=/bar\nWORKDIR ${FOO}\nADD . $FOO\nCOPY \\$FOO /quux\n');
+    expect(results[1]!.config.WorkingDir).toBe('/bar');
+    expect(results[2]!.step).toMatchObject({ sources: ['.'], destination: '/bar' });
+    expect(results[3]!.step).toMatchObject({ sources: ['$FOO'], destination: '/quux' });
+  });
+
+  it.each([
+    ['without a build arg', {}, 'some_user', 'some_user'],
+    ['with a build arg', { username: 'what_user' }, 'some_user', 'what_user'],
+  ])('uses an ARG only from its declaration on, %s', (_name, buildArgs, before, after) => {
+    const results = evaluateStage('FROM busybox\nUSER ${username:-some_user}\nARG username=some_user\nUSER $username\n', { buildArgs });
+    expect(results[0]!.config.User).toBe(before);
+    expect(results[2]!.config.User).toBe(after);
+  });
+
+  it('brings the default of a global ARG into a stage that declares it without a value', () => {
+    const [run] = runSteps('ARG VERSION=latest\nFROM busybox:$VERSION\nARG VERSION\nRUN echo $VERSION > image_version\n');
+    expect(run!.env).toContain('VERSION=latest');
+  });
+
+  it('keeps an ARG of one stage out of the next stage', () => {
+    const [run] = runSteps('FROM busybox AS one\nARG ONLY_ONE=1\nFROM busybox\nRUN env\n');
+    expect(run!.env.some((entry) => entry.startsWith('ONLY_ONE'))).toBe(false);
+  });
+});
+
+describe('StageEvaluator RUN here-documents', () => {
+  it.each([
+    ['runs a lone here-document with the shell', 'RUN <<EOF\necho one\necho two\nEOF', ['/bin/sh', '-c', 'echo one\necho two\n'], []],
+    ['strips tabs of a <<- body', 'RUN <<-EOF\n\techo one\n\tEOF', ['/bin/sh', '-c', 'echo one\n'], []],
+    [
+      'hands a command with a here-document back to the shell',
+      'RUN cat <<EOF > /greeting\nhello $HOME\nEOF',
+      ['/bin/sh', '-c', 'cat <<EOF > /greeting\nhello $HOME\nEOF'],
+      [],
+    ],
+    [
+      'hands two here-documents back to the shell in order',
+      "RUN cat <<A <<'B'\na\nA\nb\nB",
+      ['/bin/sh', '-c', "cat <<A <<'B'\na\nA\nb\nB"],
+      [],
+    ],
+    [
+      'runs a body with #! as a script file',
+      'RUN <<run.py\n#!/usr/bin/env python3\nprint(1)\nrun.py',
+      ['/bin/sh', '-c', '/dev/pipes/run.py'],
+      [{ name: 'run.py', content: '#!/usr/bin/env python3\nprint(1)\n' }],
+    ],
+  ])('%s', (_name, body, args, scripts) => {
+    const [run] = runSteps(`FROM debian\n${body}\n`);
+    expect(run).toMatchObject({ args, scripts });
+  });
+
+  it('uses the SHELL instruction for a here-document', () => {
+    const [run] = runSteps('FROM debian\nSHELL ["/bin/bash", "-eu", "-c"]\nRUN <<EOF\nset -o pipefail\nEOF\n');
+    expect(run!.args).toEqual(['/bin/bash', '-eu', '-c', 'set -o pipefail\n']);
+  });
+
+  it('puts the body into the cache key', () => {
+    const key = (body: string) => stepCacheKeyText(runSteps(`FROM debian\nRUN <<EOF\n${body}\nEOF\n`)[0]!);
+    expect(key('echo one')).not.toBe(key('echo two'));
+  });
+});
+
+describe('StageEvaluator COPY here-documents and flags', () => {
+  function copyStep(body: string, buildArgs: Record<string, string> = {}) {
+    return evaluateStage(`FROM debian\nARG NAME=world\n${body}\n`, { buildArgs })[1]!.step;
+  }
+
+  it.each([
+    ['substitutes an unquoted body, keeping quotes', 'COPY <<EOF /greeting\nsay "hello $NAME"\nEOF', 'say "hello world"\n'],
+    ['keeps a quoted body as written', "COPY <<'EOF' /greeting\nhello $NAME\nEOF", 'hello $NAME\n'],
+    ['keeps an unset variable as written', 'COPY <<EOF /script.sh\necho "$1 $UNSET"\nEOF', 'echo "$1 $UNSET"\n'],
+    ['takes a build arg', 'COPY <<EOF /greeting\n${NAME}\nEOF', 'cli\n', { NAME: 'cli' }],
+  ])('%s', (_name, body, content, buildArgs: Record<string, string> = {}) => {
+    expect(copyStep(body, buildArgs)).toMatchObject({ inlineFiles: [{ name: 'EOF', content }] });
+  });
+
+  it('names several inline files by their delimiters beside plain sources', () => {
+    expect(copyStep('COPY <<one.txt app.py <<two.txt /dest/\n1\none.txt\n2\ntwo.txt')).toMatchObject({
+      sources: ['app.py'],
+      inlineFiles: [{ name: 'one.txt', content: '1\n' }, { name: 'two.txt', content: '2\n' }],
+      destination: '/dest/',
+    });
+  });
+
+  it('reads --exclude, --parents, --link and a symbolic --chmod', () => {
+    expect(copyStep('COPY --link --parents --exclude=*.md --exclude=$NAME/** --chmod=u=rwX,go=rX src/ /app/')).toMatchObject({
+      link: true,
+      parents: true,
+      exclude: ['*.md', 'world/**'],
+      chmod: { kind: 'symbolic', expression: 'u=rwX,go=rX' },
+    });
+  });
+
+  it('reads the ADD flags for remote sources', () => {
+    expect(copyStep('ADD --checksum=sha256:$NAME --keep-git-dir --unpack=true https://127.0.0.1/a.tar.gz /a/')).toMatchObject({
+      checksum: 'sha256:world',
+      keepGitDir: true,
+      unpack: true,
+    });
+  });
+});
+
+describe('StageEvaluator RUN flags', () => {
+  it('substitutes mount values and anchors a relative target at WORKDIR', () => {
+    const [run] = runSteps('FROM debian\nARG ID=pip\nWORKDIR /src\nRUN --mount=type=cache,id=$ID,target=.cache --mount=type=tmpfs,target=/tmp pip install\n');
+    expect(run!.mounts).toMatchObject([
+      { type: 'cache', id: 'pip', target: '/src/.cache' },
+      { type: 'tmpfs', target: '/tmp' },
+    ]);
+  });
+
+  it('reads --network=none', () => {
+    expect(runSteps('FROM debian\nRUN --network=none true\n')[0]!.network).toBe('none');
+    expect(runSteps('FROM debian\nRUN true\n')[0]!.network).toBe('default');
+  });
+
+  it('puts the mounts into the cache key', () => {
+    const key = (flag: string) => stepCacheKeyText(runSteps(`FROM debian\nRUN ${flag} make\n`)[0]!);
+    expect(key('--mount=type=cache,target=/a')).not.toBe(key('--mount=type=cache,target=/b'));
+  });
+
+  it.each([
+    ['an ssh mount', 'RUN --mount=type=ssh git clone', 'DOCKERFILE_UNSUPPORTED', /type=ssh is not supported/],
+    ['a mount without a target', 'RUN --mount=type=cache make', 'DOCKERFILE_INVALID', /needs a target/],
+  ])('rejects %s with the line', (_name, line, code, message) => {
+    const error = evaluationError(`FROM debian\n${line}\n`);
+    expect(error).toMatchObject({ code, line: 2 });
+    expect(error.message).toMatch(message);
   });
 });

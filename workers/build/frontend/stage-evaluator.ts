@@ -1,31 +1,26 @@
 import path from 'node:path';
 import { expandAt, globalScope, PROXY_ARGS } from './build-args.ts';
 import type { BuildPlan, PlannedStage } from './build-plan.ts';
-import {
-  checkStopSignal,
-  environmentMap,
-  environmentName,
-  parseChmod,
-  parseExposedPorts,
-  parseHealthcheckDuration,
-  parseRetries,
-  setEnvironmentVariable,
-} from './config-values.ts';
-import { DockerfileError, invalidInstruction, unsupportedFeature } from './dockerfile-errors.ts';
-import type { EvaluatedStep, StageConfig, StepResult } from './evaluated-step.ts';
+import { checkStopSignal, environmentMap, environmentName, healthcheck, parseExposedPorts, setEnvironmentVariable } from './config-values.ts';
+import { DockerfileError, invalidInstruction, unsupportedFeature, type SourcePosition } from './dockerfile-errors.ts';
+import type { CopyStep, EvaluatedStep, RunStep, StageConfig, StepResult } from './evaluated-step.ts';
+import { formatFileModeChange, parseFileModeChange } from './file-mode.ts';
+import { heredocRunArgs } from './heredoc.ts';
 import type {
   ArgInstruction,
   CommandLine,
   CopyInstruction,
-  HealthcheckInstruction,
   KeyValueInstruction,
+  RunInstruction,
   StageInstruction,
 } from './instruction-types.ts';
 import { parseInstruction } from './parse-instruction.ts';
-import { expandWords, WordExpansionError } from './word-expansion.ts';
+import { evaluateMount, UnsupportedMountError } from './run-mounts.ts';
+import { expandWord, expandWords, WordExpansionError } from './word-expansion.ts';
 
 /** The shell that wraps shell-form commands until a SHELL instruction changes it (Linux default). */
 export const DEFAULT_SHELL: readonly string[] = ['/bin/sh', '-c'];
+
 
 /** Where a stage starts: its base image's config, or the final state of its base stage. */
 export interface StageStart {
@@ -75,7 +70,7 @@ export class StageEvaluator {
   /** Evaluates the next instruction of the stage and applies its effect to the state. Throws a DockerfileError naming the line. */
   evaluate(instruction: StageInstruction): StepResult {
     const scope = this.expansionScope();
-    const expand = (word: string) => expandAt(instruction.line, word, scope, this.plan.escapeCharacter);
+    const expand = (word: string) => expandAt(instruction, word, scope, this.plan.escapeCharacter);
     const step = this.dispatch(instruction, expand, scope);
     return { step, config: structuredClone(this.config), author: this.author };
   }
@@ -83,16 +78,14 @@ export class StageEvaluator {
   private dispatch(instruction: StageInstruction, expand: (word: string) => string, scope: Map<string, string>): EvaluatedStep {
     const base = { line: instruction.line, text: instruction.text };
     switch (instruction.keyword) {
-      case 'RUN': {
-        const args = this.commandArgs(instruction.command);
-        return { ...base, keyword: 'RUN', createdBy: `RUN ${args.join(' ')}`, args, ...this.runContext() };
-      }
+      case 'RUN':
+        return this.run(instruction, expand);
       case 'COPY':
       case 'ADD':
-        return this.copy(instruction, expand);
+        return this.copy(instruction, expand, scope);
       case 'WORKDIR': {
         const next = expand(instruction.value);
-        if (next === '') throw invalidInstruction({ line: instruction.line }, `WORKDIR ${instruction.value} is empty after substitution.`);
+        if (next === '') throw invalidInstruction(instruction, `WORKDIR ${instruction.value} is empty after substitution.`);
         this.config.WorkingDir = path.posix.resolve(this.workdir(), next);
         return { ...base, keyword: 'WORKDIR', createdBy: `WORKDIR ${this.config.WorkingDir}`, path: this.config.WorkingDir, user: this.config.User ?? '' };
       }
@@ -105,16 +98,16 @@ export class StageEvaluator {
         this.config.User = expand(instruction.value);
         return { ...base, keyword: 'USER', createdBy: `USER ${this.config.User}` };
       case 'STOPSIGNAL':
-        this.config.StopSignal = this.atLine(instruction.line, () => checkStopSignal(expand(instruction.value)));
+        this.config.StopSignal = this.atPosition(instruction, () => checkStopSignal(expand(instruction.value)));
         return { ...base, keyword: 'STOPSIGNAL', createdBy: `STOPSIGNAL ${this.config.StopSignal}` };
       case 'MAINTAINER':
         // MAINTAINER sets the image's author field, not a label, and takes no substitution.
         this.author = instruction.value;
         return { ...base, keyword: 'MAINTAINER', createdBy: `MAINTAINER ${this.author}` };
       case 'EXPOSE':
-        return { ...base, keyword: 'EXPOSE', createdBy: `EXPOSE ${this.expose(instruction.ports, instruction.line, scope)}` };
+        return { ...base, keyword: 'EXPOSE', createdBy: `EXPOSE ${this.expose(instruction.ports, instruction, scope)}` };
       case 'VOLUME':
-        return { ...base, keyword: 'VOLUME', createdBy: `VOLUME ${this.volume(instruction.paths, instruction.line, expand)}` };
+        return { ...base, keyword: 'VOLUME', createdBy: `VOLUME ${this.volume(instruction.paths, instruction, expand)}` };
       case 'CMD':
         this.config.Cmd = this.commandArgs(instruction.command);
         this.cmdSet = true;
@@ -122,7 +115,7 @@ export class StageEvaluator {
       case 'ENTRYPOINT':
         return { ...base, keyword: 'ENTRYPOINT', createdBy: `ENTRYPOINT ${JSON.stringify(this.entrypoint(instruction.command))}` };
       case 'HEALTHCHECK':
-        this.config.Healthcheck = this.atLine(instruction.line, () => healthcheck(instruction));
+        this.config.Healthcheck = this.atPosition(instruction, () => healthcheck(instruction));
         return { ...base, keyword: 'HEALTHCHECK', createdBy: `HEALTHCHECK ${JSON.stringify(this.config.Healthcheck)}` };
       case 'SHELL':
         this.config.Shell = [...instruction.shell];
@@ -173,23 +166,63 @@ export class StageEvaluator {
     return this.config.Entrypoint;
   }
 
-  private copy(instruction: CopyInstruction, expand: (word: string) => string): EvaluatedStep {
+  private run(instruction: RunInstruction, expand: (word: string) => string): RunStep {
+    const context = this.runContext();
+    const { args, scripts } = this.atPosition(instruction, () =>
+      instruction.command.form === 'exec' ? { args: [...instruction.command.args], scripts: [] } : heredocRunArgs(instruction.command.script, instruction.heredocs, this.shell()),
+    );
+    const mounts = instruction.mounts.map((mount) => this.atPosition(instruction, () => evaluateMount(mount, expand, context.workdir)));
+    const flags = [...instruction.mounts.map((mount) => `--mount=${mount.spec} `), instruction.network ? `--network=${instruction.network} ` : ''].join('');
+    return {
+      line: instruction.line,
+      text: instruction.text,
+      keyword: 'RUN',
+      createdBy: `RUN ${flags}${args.join(' ')}`,
+      args,
+      ...context,
+      mounts,
+      network: instruction.network === 'none' ? 'none' : 'default',
+      scripts,
+    };
+  }
+
+  private copy(instruction: CopyInstruction, expand: (word: string) => string, scope: Map<string, string>): CopyStep {
+    const { flags } = instruction;
     const sources = instruction.sources.map(expand);
     const destination = resolveDestination(this.workdir(), expand(instruction.destination));
-    const chown = instruction.flags.chown === undefined ? undefined : expand(instruction.flags.chown);
-    const chmod = instruction.flags.chmod === undefined ? undefined : this.atLine(instruction.line, () => parseChmod(expand(instruction.flags.chmod!)));
-    const flags = `${chown === undefined ? '' : `--chown=${chown} `}${chmod === undefined ? '' : `--chmod=${chmod.toString(8)} `}`;
+    const chown = flags.chown === undefined ? undefined : expand(flags.chown);
+    const chmod = flags.chmod === undefined ? undefined : this.atPosition(instruction, () => parseFileModeChange(expand(flags.chmod!)));
+    const inlineFiles = instruction.inlineSources.map((inline) => ({
+      name: inline.name,
+      // BuildKit substitutes in a COPY here-document but keeps quotes and unset variables as written.
+      content: inline.expand ? this.atPosition(instruction, () => expandWord(inline.content, scope, '\\', { literalQuotes: true, keepUnset: true })) : inline.content,
+    }));
+
+    const shown = [
+      chown === undefined ? '' : `--chown=${chown} `,
+      chmod === undefined ? '' : `--chmod=${formatFileModeChange(chmod)} `,
+      flags.link ? '--link ' : '',
+      flags.parents ? '--parents ' : '',
+      ...flags.exclude.map((pattern) => `--exclude=${expand(pattern)} `),
+      ...inlineFiles.map((file) => `<<${file.name} `),
+    ].join('');
     return {
       line: instruction.line,
       text: instruction.text,
       keyword: instruction.keyword,
-      createdBy: `${instruction.keyword} ${flags}${sources.join(' ')} ${destination}`,
+      createdBy: `${instruction.keyword} ${shown}${sources.map((source) => `${source} `).join('')}${destination}`,
       sources,
       destination,
       source: instruction.source,
+      inlineFiles,
       chown,
       chmod,
-      link: instruction.flags.link,
+      link: flags.link,
+      exclude: flags.exclude.map(expand),
+      parents: flags.parents,
+      ...(flags.checksum === undefined ? {} : { checksum: expand(flags.checksum) }),
+      keepGitDir: flags.keepGitDir,
+      ...(flags.unpack === undefined ? {} : { unpack: flags.unpack }),
     };
   }
 
@@ -197,7 +230,7 @@ export class StageEvaluator {
   private setPairs(instruction: KeyValueInstruction, expand: (word: string) => string): string {
     const pairs = instruction.pairs.map((pair) => ({ key: expand(pair.key), value: expand(pair.value) }));
     for (const { key, value } of pairs) {
-      if (key === '') throw invalidInstruction({ line: instruction.line }, `${instruction.keyword} has a key that is empty after substitution.`);
+      if (key === '') throw invalidInstruction(instruction, `${instruction.keyword} has a key that is empty after substitution.`);
       if (instruction.keyword === 'ENV') this.config.Env = setEnvironmentVariable(this.config.Env ?? [], key, value);
       else this.config.Labels = { ...this.config.Labels, [key]: value };
     }
@@ -222,8 +255,8 @@ export class StageEvaluator {
     return `ARG ${names.join(' ')}`;
   }
 
-  private expose(ports: string[], line: number, scope: Map<string, string>): string {
-    const keys = this.atLine(line, () =>
+  private expose(ports: string[], position: SourcePosition, scope: Map<string, string>): string {
+    const keys = this.atPosition(position, () =>
       ports.flatMap((word) => expandWords(word, scope, this.plan.escapeCharacter)).flatMap((spec) => parseExposedPorts(spec)),
     );
     this.config.ExposedPorts = { ...this.config.ExposedPorts };
@@ -231,29 +264,30 @@ export class StageEvaluator {
     return keys.join(' ');
   }
 
-  private volume(paths: string[], line: number, expand: (word: string) => string): string {
+  private volume(paths: string[], position: SourcePosition, expand: (word: string) => string): string {
     const volumes = paths.map((raw) => expand(raw).trim());
-    if (volumes.some((volume) => volume === '')) throw invalidInstruction({ line }, 'VOLUME has a path that is empty after substitution.');
+    if (volumes.some((volume) => volume === '')) throw invalidInstruction(position, 'VOLUME has a path that is empty after substitution.');
     this.config.Volumes = { ...this.config.Volumes };
     for (const volume of volumes) this.config.Volumes[volume] = {};
     return JSON.stringify(volumes);
   }
 
-  /** Runs a value parser, turning its plain Error into a DockerfileError for `line`. */
-  private atLine<T>(line: number, parse: () => T): T {
+  /** Runs a value parser, turning its plain Error into a DockerfileError at `position`. */
+  private atPosition<T>(position: SourcePosition, parse: () => T): T {
     try {
       return parse();
     } catch (error) {
       if (error instanceof DockerfileError) throw error;
+      if (error instanceof UnsupportedMountError) throw unsupportedFeature(position, error.message);
       const message = error instanceof WordExpansionError ? `cannot substitute variables in ${JSON.stringify(error.word)}: ${error.message}` : (error as Error).message;
-      throw invalidInstruction({ line }, `${message}.`, error);
+      throw invalidInstruction(position, `${message}.`, error);
     }
   }
 
   private parseTriggers(triggers: readonly string[]): StageInstruction[] {
     const line = this.stage.line;
     return triggers.map((trigger) => {
-      const parsed = parseInstruction({ line, column: 1, text: trigger, heredocLines: [] }, { escapeCharacter: '\\' });
+      const parsed = parseInstruction({ line, column: 1, text: trigger, heredocs: [] }, { escapeCharacter: '\\' });
       if (parsed.keyword === 'FROM') throw invalidInstruction({ line }, `the base image has an ONBUILD FROM trigger, which is not allowed.`);
       if (parsed.keyword === 'COPY' && parsed.flags.from !== undefined) {
         throw unsupportedFeature({ line }, `the base image has the trigger ONBUILD ${trigger}: COPY --from in ONBUILD triggers is not supported yet`);
@@ -268,27 +302,4 @@ function resolveDestination(workdir: string, destination: string): string {
   const resolved = path.posix.resolve(workdir, destination);
   const isDirectory = destination.endsWith('/') || destination === '.' || destination.endsWith('/.');
   return isDirectory && resolved !== '/' ? `${resolved}/` : resolved;
-}
-
-/** Builds the config's Healthcheck; options left out or set to 0 are omitted, as docker writes them. */
-function healthcheck(instruction: HealthcheckInstruction): StageConfig['Healthcheck'] {
-  const check = instruction.check;
-  if (check.type === 'none') return { Test: ['NONE'] };
-
-  const test = check.command.form === 'exec' ? ['CMD', ...check.command.args] : ['CMD-SHELL', check.command.script];
-  const config: NonNullable<StageConfig['Healthcheck']> = { Test: test };
-  const { interval, timeout, startPeriod, startInterval, retries } = check.options;
-  const durations = [
-    ['Interval', 'interval', interval],
-    ['Timeout', 'timeout', timeout],
-    ['StartPeriod', 'start-period', startPeriod],
-    ['StartInterval', 'start-interval', startInterval],
-  ] as const;
-  for (const [field, option, text] of durations) {
-    const nanoseconds = text === undefined ? 0 : parseHealthcheckDuration(option, text);
-    if (nanoseconds > 0) config[field] = nanoseconds;
-  }
-  const retryCount = retries === undefined ? 0 : parseRetries(retries);
-  if (retryCount > 0) config.Retries = retryCount;
-  return config;
 }

@@ -75,3 +75,14 @@ describe('expandWords', () => {
     expect(expandWords(word, scope)).toEqual(expected);
   });
 });
+
+describe('expandWord options', () => {
+  it.each([
+    ['keepUnset leaves $missing as written', '$missing and ${missing}', { keepUnset: true }, '$missing and ${missing}'],
+    ['keepUnset still substitutes a set name', '$name', { keepUnset: true }, 'value'],
+    ['literalQuotes keeps quotes and expands inside them', `say "$name" '$name'`, { literalQuotes: true }, `say "value" 'value'`],
+    ['literalQuotes keeps whitespace and newlines', 'a  b\nc', { literalQuotes: true }, 'a  b\nc'],
+  ])('%s', (_name, word, options, expected) => {
+    expect(expandWord(word, scope, '\\', options)).toBe(expected);
+  });
+});

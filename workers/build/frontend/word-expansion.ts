@@ -28,14 +28,24 @@ export class WordExpansionError extends Error {
   }
 }
 
+export interface ExpansionOptions {
+  /** Leaves `$name` and `${name}` as written when the name is unset, as BuildKit's SkipUnsetEnv does. */
+  keepUnset?: boolean;
+  /**
+   * Treats quotes as plain characters, as BuildKit does for the body of a COPY
+   * here-document: variables and the escape character still work.
+   */
+  literalQuotes?: boolean;
+}
+
 /** Expands one word; the result keeps inner whitespace (`ENV a="x  y"` gives `x  y`). */
-export function expandWord(word: string, scope: VariableScope, escapeCharacter = '\\'): string {
-  return new WordLexer(word, scope, escapeCharacter).run().value;
+export function expandWord(word: string, scope: VariableScope, escapeCharacter = '\\', options: ExpansionOptions = {}): string {
+  return new WordLexer(word, scope, escapeCharacter, options).run().value;
 }
 
 /** Expands one word and splits the result into fields on unquoted whitespace. */
-export function expandWords(word: string, scope: VariableScope, escapeCharacter = '\\'): string[] {
-  return new WordLexer(word, scope, escapeCharacter).run().words;
+export function expandWords(word: string, scope: VariableScope, escapeCharacter = '\\', options: ExpansionOptions = {}): string[] {
+  return new WordLexer(word, scope, escapeCharacter, options).run().words;
 }
 
 const SPECIAL_PARAMETERS = new Set(['@', '*', '#', '?', '-', '$', '!', '0']);
@@ -90,6 +100,7 @@ class WordLexer {
     private readonly word: string,
     private readonly scope: VariableScope,
     private readonly escapeCharacter: string,
+    private readonly options: ExpansionOptions = {},
   ) {}
 
   run(): ExpansionResult {
@@ -119,9 +130,10 @@ class WordLexer {
         this.next();
         return collector;
       }
+      const quotesApply = !this.options.literalQuotes;
       if (character === '$') collector.addSplittable(this.readDollar());
-      else if (character === "'") collector.addLiteral(this.readSingleQuoted());
-      else if (character === '"') collector.addLiteral(this.readDoubleQuoted());
+      else if (quotesApply && character === "'") collector.addLiteral(this.readSingleQuoted());
+      else if (quotesApply && character === '"') collector.addLiteral(this.readDoubleQuoted());
       else if (character === this.escapeCharacter) {
         this.next();
         const escaped = this.next();
@@ -175,10 +187,12 @@ class WordLexer {
   }
 
   private readDollar(): string {
+    const start = this.position;
     this.next();
     if (this.peek() !== '{') {
       const name = this.readName();
-      return name === '' ? '$' : (this.scope.get(name) ?? '');
+      if (name === '') return '$';
+      return this.scope.get(name) ?? this.unset(start);
     }
 
     this.next();
@@ -187,9 +201,14 @@ class WordLexer {
     if (first === '{' || first === '}' || first === ':') this.fail('bad substitution in ${…}');
     const name = this.readName();
     const operator = this.next();
-    if (operator === '}') return this.scope.get(name) ?? '';
+    if (operator === '}') return this.scope.get(name) ?? this.unset(start);
     if (operator === undefined) this.fail('missing "}" in ${…}');
     return this.readModifier(name, operator);
+  }
+
+  /** The text of an unset variable: empty, or the reference as written with `keepUnset`. */
+  private unset(start: number): string {
+    return this.options.keepUnset ? this.word.slice(start, this.position) : '';
   }
 
   /** Applies `-`, `+` or `?`, each optionally after `:`, which makes an empty value count as unset. */

@@ -6,6 +6,8 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import type { Redis } from 'ioredis';
 import { inject } from 'vitest';
+import type { Readable } from 'node:stream';
+import type { BlobStore, PutBlobOptions, StoredBlob } from '../../../../shared/blobs/blob-store.ts';
 import { LocalBlobStore } from '../../../../shared/blobs/local-blob-store.ts';
 import { loadConfig, type Config } from '../../../../shared/config.ts';
 import { Runc } from '../../../../shared/container/runc.ts';
@@ -18,6 +20,7 @@ import { rootLogger } from '../../../../shared/logger.ts';
 import { BridgeNetwork } from '../../../../shared/network/bridge-network.ts';
 import { parseImageReference } from '../../../../shared/oci/image-reference.ts';
 import type { ImageConfig, StoredImage } from '../../../../shared/oci/image-types.ts';
+import type { Digest } from '../../../../shared/oci/digest.ts';
 import { MediaType } from '../../../../shared/oci/media-types.ts';
 import { startEmbeddedRedis, type EmbeddedRedis } from '../../../../shared/redis/embedded-redis.ts';
 import { connectRedis } from '../../../../shared/redis/redis-connection.ts';
@@ -45,6 +48,52 @@ export interface BuildRequest {
   target?: string;
   noCache?: boolean;
   signal?: AbortSignal;
+  /** Build secrets by id, for RUN --mount=type=secret. */
+  secrets?: Record<string, string>;
+  /** Owner of the cache mounts; `app-1` when absent. */
+  cacheMountScope?: string;
+}
+
+/**
+ * What a build runs with on one worker: its layer cache and runc state. Two builders
+ * that share the harness's database and blob store act like two worker hosts.
+ */
+export interface WorkerInstance {
+  layers: LayerCache;
+  runc: Runc;
+}
+
+/** The blob store with a count of the writes, so a test can check that a build uploaded nothing. */
+export class CountingBlobStore implements BlobStore {
+  writes = 0;
+
+  constructor(private readonly inner: BlobStore) {}
+
+  put(content: Readable, options?: PutBlobOptions): Promise<StoredBlob> {
+    this.writes += 1;
+    return this.inner.put(content, options);
+  }
+
+  putFile(filePath: string, options?: PutBlobOptions): Promise<StoredBlob> {
+    this.writes += 1;
+    return this.inner.putFile(filePath, options);
+  }
+
+  get(digest: Digest) {
+    return this.inner.get(digest);
+  }
+
+  stat(digest: Digest) {
+    return this.inner.stat(digest);
+  }
+
+  delete(digest: Digest) {
+    return this.inner.delete(digest);
+  }
+
+  ping() {
+    return this.inner.ping();
+  }
 }
 
 export interface BuildRun {
@@ -75,8 +124,10 @@ export class BuilderHarness {
   readonly bridgeName = `swb${randomBytes(4).toString('hex')}`;
   config!: Config;
   database!: DatabaseHandle;
-  blobs!: LocalBlobStore;
+  blobs!: CountingBlobStore;
   images!: ImageStore;
+  /** Most bytes one build may write; the builder's default when undefined. */
+  diskLimitBytes: number | undefined;
   layers!: LayerCache;
   runc!: Runc;
   network!: BridgeNetwork;
@@ -107,7 +158,7 @@ export class BuilderHarness {
     };
     const databaseUrl = await createTestDatabase(inject('postgresUrl'), `builder_${name.replace(/-/g, '_')}`);
     this.database = await openDatabase({ databaseUrl, dataDir: this.config.dataDir });
-    this.blobs = new LocalBlobStore(path.join(this.dir, 'store'));
+    this.blobs = new CountingBlobStore(new LocalBlobStore(path.join(this.dir, 'store')));
     this.logBlobs = new LocalBlobStore(path.join(this.dir, 'logs'));
     this.images = new ImageStore(this.database.db, this.blobs);
     this.layers = new LayerCache(path.join(this.dir, 'layer-cache'), this.blobs);
@@ -168,29 +219,52 @@ export class BuilderHarness {
     return contextDir;
   }
 
+  /** Makes another worker instance with a layer cache and runc state of its own, sharing the database and blob store. */
+  addWorker(name: string): WorkerInstance {
+    return {
+      layers: new LayerCache(path.join(this.dir, `layer-cache-${name}`), this.blobs),
+      runc: new Runc({ stateDir: path.join(this.dir, `runc-${name}`) }),
+    };
+  }
+
   /** Runs a build and returns its result or its error, with the output the user saw. */
-  async build(request: BuildRequest): Promise<BuildRun> {
+  async build(request: BuildRequest, worker: WorkerInstance = { layers: this.layers, runc: this.runc }): Promise<BuildRun> {
     const number = (this.counter += 1);
-    const buildId = `test-${number}`;
+    // Unique across runs: the kernel log, which limit errors are read from, outlives a test run.
+    const buildId = `test-${number}-${randomBytes(3).toString('hex')}`;
     const contextDir = request.contextDir ?? (await this.writeContext(request.files ?? {}));
     const outputDir = path.join(this.dir, 'outputs', String(number));
     await mkdir(outputDir, { recursive: true });
     const output = new RecordingOutput(this.redis, buildId, path.join(outputDir, 'build.log'));
+    // The work folder must be on the layer cache's filesystem, which the harness folder is.
     const workDir = path.join(this.dir, 'work', String(number));
 
     const run: BuildRun = { output: '', buildId };
     try {
+      const secrets = new Map(Object.entries(request.secrets ?? {}).map(([id, value]) => [id, Buffer.from(value)] as const));
       run.result = await buildImage(
-        { buildId, contextDir, dockerfile: request.dockerfile, buildArgs: request.buildArgs ?? {}, target: request.target, noCache: request.noCache, output, signal: request.signal },
+        {
+          buildId,
+          contextDir,
+          dockerfile: request.dockerfile,
+          buildArgs: request.buildArgs ?? {},
+          target: request.target,
+          noCache: request.noCache,
+          secrets,
+          cacheMountScope: request.cacheMountScope ?? 'app-1',
+          output,
+          signal: request.signal,
+        },
         {
           config: this.config,
           db: this.database.db,
           blobs: this.blobs,
           images: this.images,
-          layers: this.layers,
-          runc: this.runc,
+          layers: worker.layers,
+          runc: worker.runc,
           network: this.network,
           workDir,
+          diskLimitBytes: this.diskLimitBytes,
           log: rootLogger.child({ test: 'builder' }),
         },
       );
@@ -206,8 +280,8 @@ export class BuilderHarness {
   }
 
   /** Runs a build that must succeed and returns its image. */
-  async buildOk(request: BuildRequest): Promise<{ image: StoredImage; output: string }> {
-    const run = await this.build(request);
+  async buildOk(request: BuildRequest, worker?: WorkerInstance): Promise<{ image: StoredImage; output: string }> {
+    const run = await this.build(request, worker);
     if (run.error) throw new Error(`build failed: ${run.error.code}: ${run.error.message}\n${run.output}`);
     return { image: run.result!.image, output: run.output };
   }
