@@ -21,4 +21,5 @@ export interface ApiDeps {
   log: Logger;
 }
 
-export type ApiEnv = { Variables: { tokenId: string } };
+/** `owner` is the account the request's token acts for (api_tokens.owner). */
+export type ApiEnv = { Variables: { tokenId: string; owner: string } };

@@ -7,6 +7,8 @@ export const ExitCode = {
   usage: 2,
   /** The server could not be reached or did not authenticate us. */
   unavailable: 3,
+  /** The app, release, volume or port that the command names does not exist. */
+  notFound: 4,
 } as const;
 
 /** An error the CLI prints as one plain line before exiting with `exitCode`. */
@@ -18,4 +20,22 @@ export class CliError extends Error {
     super(message);
     this.name = 'CliError';
   }
+}
+
+/** An error response of the API, with its HTTP status and the stable error code of its body. */
+export class ApiError extends CliError {
+  constructor(
+    message: string,
+    readonly status: number,
+    readonly code: string | undefined,
+  ) {
+    super(message, exitCodeForStatus(status));
+    this.name = 'ApiError';
+  }
+}
+
+function exitCodeForStatus(status: number): number {
+  if (status === 401 || status === 403 || status === 502 || status === 503) return ExitCode.unavailable;
+  if (status === 404) return ExitCode.notFound;
+  return ExitCode.failure;
 }

@@ -5,18 +5,22 @@
 #
 #   sh infra/host-setup.sh          packages for running Slipway
 #   sh infra/host-setup.sh --test   also the outside tools the test suite runs against
+#   sh infra/host-setup.sh --bench  also podman, skopeo and wrk, which the benchmarks compare with
 set -eu
 
 # command-name:package pairs; a command that is on PATH means its package is present.
 runtime_packages="runc:runc redis-server:redis-server iptables:iptables ip:iproute2 git:git
 debootstrap:debootstrap mknod:coreutils setfattr:attr getfattr:attr tar:tar bzip2:bzip2 xz:xz-utils
-zstd:zstd"
+zstd:zstd tini-static:tini"
 test_packages="skopeo:skopeo umoci:umoci docker-registry:docker-registry busybox:busybox-static
 pg_ctlcluster:postgresql openssl:openssl"
+bench_packages="podman:podman skopeo:skopeo busybox:busybox-static wrk:wrk"
 
 wanted="$runtime_packages"
 if [ "${1:-}" = "--test" ]; then
   wanted="$runtime_packages $test_packages"
+elif [ "${1:-}" = "--bench" ]; then
+  wanted="$runtime_packages $bench_packages"
 fi
 
 missing=""

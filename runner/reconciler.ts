@@ -1,17 +1,15 @@
-import { isNotNull } from 'drizzle-orm';
 import { apps } from '../shared/db/schema.ts';
-import { errorMessage } from '../shared/errors.ts';
 import type { MachineManager } from './machines/machine-manager.ts';
-import type { ReleaseRollout } from './rollout/release-rollout.ts';
+import { removeOrphanedVolumes } from './volumes/volume-folders.ts';
 import type { RunnerContext } from './runner-context.ts';
 
 /** How often the runner compares what runs with what should run, in ms. */
 export const RECONCILE_INTERVAL_MS = 15_000;
 
 /**
- * Brings this runner in line with the database: every app with a current release runs
- * it, and machines of apps that no longer exist are destroyed. Jobs make changes fast;
- * this loop repairs what a lost job or a restart of the runner left behind.
+ * Brings this runner in line with the database: machines and volume folders of apps that
+ * no longer exist are destroyed. Jobs make changes fast; this loop repairs what a lost job left behind.
+ * Starting containers is the scaler's work: on demand, and to keep an app's `min`.
  */
 export class Reconciler {
   private timer: NodeJS.Timeout | undefined;
@@ -20,7 +18,6 @@ export class Reconciler {
   constructor(
     private readonly ctx: RunnerContext,
     private readonly machines: MachineManager,
-    private readonly rollout: ReleaseRollout,
   ) {}
 
   start(): void {
@@ -39,25 +36,18 @@ export class Reconciler {
   }
 
   private async reconcile(): Promise<void> {
-    // TODO: with several runners, start only the apps that the scheduler placed here;
-    // today every runner starts every app that has no machine on it.
-    const wanted = await this.ctx.db.select({ id: apps.id, name: apps.name, releaseId: apps.currentReleaseId }).from(apps).where(isNotNull(apps.currentReleaseId));
-    const wantedIds = new Set(wanted.map((app) => app.id));
+    const existing = await this.ctx.db.select({ id: apps.id }).from(apps);
+    const existingIds = new Set(existing.map((app) => app.id));
 
     for (const machine of this.machines.all()) {
-      if (!wantedIds.has(machine.plan.app.id)) {
-        this.ctx.log.info({ machineId: machine.id, appId: machine.plan.app.id }, 'destroying machine of a removed app');
-        await this.machines.destroyMachine(machine);
-      }
+      if (existingIds.has(machine.plan.app.id)) continue;
+      this.ctx.log.info({ machineId: machine.id, appId: machine.plan.app.id }, 'destroying machine of a removed app');
+      await this.machines.destroyMachine(machine);
     }
 
-    for (const app of wanted) {
-      if (this.machines.ofApp(app.id).length > 0) continue;
-      try {
-        await this.rollout.roll(app.id, app.releaseId!);
-      } catch (error) {
-        this.ctx.log.warn({ app: app.name, err: errorMessage(error) }, 'starting the current release failed');
-      }
+    const busy = new Set(this.machines.all().map((machine) => machine.plan.app.id));
+    for (const appId of await removeOrphanedVolumes(this.ctx.config.dataDir, existingIds, busy)) {
+      this.ctx.log.info({ appId }, 'volumes of a removed app deleted');
     }
   }
 }

@@ -8,6 +8,7 @@ import type { LayerCache } from '../shared/layers/layer-cache.ts';
 import type { Logger } from '../shared/logger.ts';
 import type { BridgeNetwork } from '../shared/network/bridge-network.ts';
 import type { RouteTable } from './ingress/route-table.ts';
+import type { ShimLauncher } from './machines/shim-launcher.ts';
 
 /** The stores, host runtime, network and routes that the runner's parts share. */
 export interface RunnerContext {
@@ -19,6 +20,8 @@ export interface RunnerContext {
   runc: Runc;
   network: BridgeNetwork;
   routes: RouteTable;
+  /** Starts container shims without forking the runner process; see ShimLauncher. */
+  shims: ShimLauncher;
   redis: Redis;
   log: Logger;
 }

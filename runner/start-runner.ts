@@ -11,9 +11,12 @@ import { bullConnection, type Services } from '../shared/services.ts';
 import { startIngress } from './ingress/ingress-server.ts';
 import { RouteTable } from './ingress/route-table.ts';
 import { MachineManager } from './machines/machine-manager.ts';
+import { appNetworkOf } from './network/app-network.ts';
+import { ShimLauncher } from './machines/shim-launcher.ts';
 import { Reconciler } from './reconciler.ts';
 import { ReleaseRollout } from './rollout/release-rollout.ts';
 import type { RunnerContext } from './runner-context.ts';
+import { AppScaler } from './scaling/app-scaler.ts';
 
 /** How often the runner records that it is alive, in ms; see RUNNER_STALE_AFTER_MS. */
 const HEARTBEAT_INTERVAL_MS = 5000;
@@ -21,12 +24,16 @@ const HEARTBEAT_INTERVAL_MS = 5000;
 export interface RunningRunner {
   ingressPort: number;
   machines: MachineManager;
+  scaler: AppScaler;
+  routes: RouteTable;
+  /** Stops the runner's loops, ingress and job consumer and leaves the containers running for the next runner process. */
   close(): Promise<void>;
 }
 
 /**
- * Starts the runner: the bridge network, a clean slate of machines, the ingress, the
- * job consumer for this runner's queue, the heartbeat and the reconcile loop.
+ * Starts the runner: the bridge network, the machines a previous runner process left
+ * (adopted, or removed when half made), the ingress, the job consumer for this runner's
+ * queue, the heartbeat, the scaler and the reconcile loop.
  */
 export async function startRunner(services: Services): Promise<RunningRunner> {
   const { config } = services;
@@ -34,23 +41,26 @@ export async function startRunner(services: Services): Promise<RunningRunner> {
   const network = new BridgeNetwork({ bridgeName: config.bridgeName, subnet: config.bridgeSubnet, stateDir: path.join(config.dataDir, 'network') });
   await network.setup();
 
+  const runc = new Runc({ stateDir: path.join(config.dataDir, 'runc') });
   const ctx: RunnerContext = {
     config,
     db: services.database.db,
     blobs: services.blobs,
     images: services.images,
     layers: new LayerCache(path.join(config.dataDir, 'layers'), services.blobs),
-    runc: new Runc({ stateDir: path.join(config.dataDir, 'runc') }),
+    runc,
     network,
     routes: new RouteTable(),
+    shims: new ShimLauncher(runc, log.child({ part: 'shim-launcher' })),
     redis: services.redis,
     log,
   };
+  ctx.shims.start();
   const machines = new MachineManager(ctx);
-  // TODO: adopt the containers a previous runner process left running instead of
-  // replacing them; until then a runner restart restarts every app on this host.
-  await machines.removeLeftovers();
+  await machines.adoptLeftovers();
   const rollout = new ReleaseRollout(ctx, machines);
+  const scaler = new AppScaler(ctx, machines);
+  const reconciler = new Reconciler(ctx, machines);
 
   await heartbeat(ctx);
   const heartbeatTimer = setInterval(() => void heartbeat(ctx).catch((error) => log.warn({ err: error }, 'heartbeat failed')), HEARTBEAT_INTERVAL_MS);
@@ -60,7 +70,8 @@ export async function startRunner(services: Services): Promise<RunningRunner> {
       routes: ctx.routes,
       domain: config.domain,
       log: log.child({ part: 'ingress' }),
-      appExists: async (name) => (await ctx.db.select({ id: apps.id }).from(apps).where(eq(apps.name, name))).length > 0,
+      acquire: (app) => scaler.acquire(app),
+      noteRequest: (app) => scaler.noteRequest(app),
     },
     config.bindAddress,
     config.httpPort,
@@ -74,8 +85,12 @@ export async function startRunner(services: Services): Promise<RunningRunner> {
         case 'release':
           await rollout.roll(data.appId, data.releaseId, data.deployId);
           return { ok: true };
-        case 'stop-app':
-          return { stopped: await machines.destroyApp(data.appId) };
+        case 'stop-app': {
+          const stopped = await machines.destroyApp(data.appId);
+          // The app's row is gone by now, so a reconcile pass also deletes its volumes.
+          await reconciler.runOnce();
+          return { stopped };
+        }
         case 'restart-app': {
           const [app] = await ctx.db.select().from(apps).where(eq(apps.id, data.appId));
           if (app?.currentReleaseId) await rollout.roll(app.id, app.currentReleaseId);
@@ -87,20 +102,26 @@ export async function startRunner(services: Services): Promise<RunningRunner> {
   );
   worker.on('failed', (job, error) => log.warn({ jobId: job?.id, kind: job?.data.kind, err: error.message }, 'runner job failed'));
 
-  const reconciler = new Reconciler(ctx, machines, rollout);
   void reconciler.runOnce();
   reconciler.start();
-  log.info({ ingressPort: ingress.port }, 'runner started');
+  scaler.start();
+  log.info({ ingressPort: ingress.port, machines: machines.all().length }, 'runner started');
 
   return {
     ingressPort: ingress.port,
     machines,
+    scaler,
+    routes: ctx.routes,
     async close() {
       clearInterval(heartbeatTimer);
+      await scaler.stop();
       await reconciler.stop();
       await worker.close();
       await ingress.close();
       await machines.close();
+      ctx.shims.close();
+      // Releases the published ports' reservations; their DNAT rules stay for the next runner process.
+      await appNetworkOf(ctx).close();
       log.info('runner stopped');
     },
   };

@@ -8,6 +8,9 @@ import { apiTokens } from '../../shared/db/schema.ts';
 /** Tokens look like `swt_<43 base64url characters>` (32 random bytes). */
 const TOKEN_PREFIX = 'swt_';
 
+/** The owner of the first token; its tokens may act on every owner's apps and make tokens for other owners. */
+export const ADMIN_OWNER = 'admin';
+
 export function hashToken(token: string): string {
   return createHash('sha256').update(token).digest('hex');
 }
@@ -16,10 +19,19 @@ export function generateToken(): string {
   return TOKEN_PREFIX + randomBytes(32).toString('base64url');
 }
 
-export async function createApiToken(db: Database, name: string): Promise<string> {
+/** Creates a token that acts for `owner` (the admin account unless given) and returns it; only its hash is stored. */
+export async function createApiToken(db: Database, name: string, owner: string = ADMIN_OWNER): Promise<string> {
   const token = generateToken();
-  await db.insert(apiTokens).values({ name, tokenHash: hashToken(token) });
+  await db.insert(apiTokens).values({ name, tokenHash: hashToken(token), owner });
   return token;
+}
+
+/** Returns the id and owner of the token's row, or null when no stored token matches. */
+export async function findApiToken(db: Database, token: string): Promise<{ id: string; owner: string } | null> {
+  if (!token.startsWith(TOKEN_PREFIX)) return null;
+
+  const rows = await db.select({ id: apiTokens.id, owner: apiTokens.owner }).from(apiTokens).where(eq(apiTokens.tokenHash, hashToken(token)));
+  return rows[0] ?? null;
 }
 
 /** Returns the id of the token's row, or null when no stored token matches. */

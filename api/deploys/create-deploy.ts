@@ -9,6 +9,14 @@ import type { BuildJob } from '../../shared/queue/queue-names.ts';
 import type { BuildOptions } from './build-options.ts';
 import { parseDockerfile } from '../../workers/build/frontend/index.ts';
 import { inspectContextArchive } from '../../shared/build-context/inspect-context.ts';
+import { storeBuildSecrets } from '../../workers/build/build-secrets.ts';
+import type { Redis } from 'ioredis';
+
+/** The commit a git push built, recorded on the build. */
+export interface GitSource {
+  commit: string;
+  ref: string;
+}
 
 export interface CreatedDeploy {
   id: string;
@@ -21,11 +29,13 @@ export interface CreatedDeploy {
  * blob and no row.
  */
 export async function createDeploy(
-  deps: { db: Database; blobs: BlobStore; buildQueue: Queue<BuildJob>; log: Logger },
+  deps: { db: Database; blobs: BlobStore; buildQueue: Queue<BuildJob>; log: Logger; redis?: Redis },
   app: AppRow,
   context: SpooledFile,
   dockerfile: string,
   options: BuildOptions,
+  git?: GitSource,
+  secrets: ReadonlyMap<string, Buffer> = new Map(),
 ): Promise<CreatedDeploy> {
   const inspection = await inspectContextArchive(context.path, { dockerfilePath: dockerfile });
   // Parsing here turns a Dockerfile mistake (an unknown instruction, a missing FROM, an
@@ -36,13 +46,18 @@ export async function createDeploy(
   const { build, deploy } = await deps.db.transaction(async (tx) => {
     const [build] = await tx
       .insert(builds)
-      .values({ appId: app.id, contextDigest: stored.digest, contextSize: stored.size, dockerfile, ...options })
+      .values({ appId: app.id, contextDigest: stored.digest, contextSize: stored.size, dockerfile, ...options, gitCommit: git?.commit, gitRef: git?.ref })
       .returning();
     const [deploy] = await tx.insert(deploys).values({ appId: app.id, buildId: build!.id }).returning();
     return { build: build!, deploy: deploy! };
   });
 
+  // The secrets are stored before the job exists, so the worker always finds them (workers/build/build-secrets.ts).
+  if (secrets.size > 0) {
+    if (!deps.redis) throw new Error('createDeploy got build secrets but no Redis connection to pass them to the worker');
+    await storeBuildSecrets(deps.redis, build.id, secrets);
+  }
   await deps.buildQueue.add('build', { buildId: build.id, deployId: deploy.id }, { jobId: build.id, removeOnComplete: 1000, removeOnFail: 1000 });
-  deps.log.info({ app: app.name, appId: app.id, deployId: deploy.id, buildId: build.id, context: stored.digest, bytes: stored.size }, 'build queued');
+  deps.log.info({ app: app.name, appId: app.id, deployId: deploy.id, buildId: build.id, context: stored.digest, bytes: stored.size, gitCommit: git?.commit }, 'build queued');
   return { id: deploy.id, build: { id: build.id, status: 'queued' } };
 }

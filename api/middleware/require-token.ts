@@ -1,7 +1,7 @@
 import type { MiddlewareHandler } from 'hono';
 import { SlipwayError } from '../../shared/errors.ts';
 import type { Database } from '../../shared/db/database.ts';
-import { verifyApiToken } from '../auth/api-tokens.ts';
+import { findApiToken } from '../auth/api-tokens.ts';
 
 export class UnauthorizedError extends SlipwayError {
   constructor(message: string) {
@@ -9,7 +9,7 @@ export class UnauthorizedError extends SlipwayError {
   }
 }
 
-/** Accepts `Authorization: Bearer <token>` and answers 401 for a missing or unknown token. */
+/** Accepts `Authorization: Bearer <token>`, sets the token's id and owner, and rejects a missing or unknown token with 401. */
 export function requireToken(db: Database): MiddlewareHandler {
   return async (c, next) => {
     const header = c.req.header('authorization');
@@ -19,12 +19,13 @@ export function requireToken(db: Database): MiddlewareHandler {
     }
 
     const match = /^Bearer\s+(\S+)$/i.exec(header);
-    const tokenId = match?.[1] ? await verifyApiToken(db, match[1]) : null;
-    if (!tokenId) {
+    const found = match?.[1] ? await findApiToken(db, match[1]) : null;
+    if (!found) {
       c.header('WWW-Authenticate', 'Bearer realm="slipway", error="invalid_token"');
       throw new UnauthorizedError('The API token is not valid: check SLIPWAY_TOKEN or <data dir>/admin-token.');
     }
-    c.set('tokenId', tokenId);
+    c.set('tokenId', found.id);
+    c.set('owner', found.owner);
     await next();
   };
 }

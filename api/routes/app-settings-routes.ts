@@ -1,10 +1,12 @@
+import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { Hono } from 'hono';
-import { eq } from 'drizzle-orm';
+import { and, eq, inArray } from 'drizzle-orm';
 import { z } from 'zod';
-import { findAppByName } from '../../shared/apps/app-records.ts';
-import { apps, volumes } from '../../shared/db/schema.ts';
-import { ConflictError, ValidationError } from '../../shared/errors.ts';
+import { findAppByName, type AppRow } from '../../shared/apps/app-records.ts';
+import { apps, machines, volumes } from '../../shared/db/schema.ts';
+import { ConflictError, NotFoundError, ValidationError } from '../../shared/errors.ts';
+import { volumeFolder } from '../../runner/volumes/volume-folders.ts';
 import type { ApiDeps, ApiEnv } from '../api-deps.ts';
 import { parseJsonBody } from '../request-body.ts';
 
@@ -13,7 +15,16 @@ const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const MAX_ENV_VALUE_BYTES = 32 * 1024;
 const MAX_ENV_VARIABLES = 500;
 
-const envBody = z.record(z.string(), z.string());
+/**
+ * The whole environment as a map of names to values, or that map wrapped as `{"env": …}`,
+ * which is the shape GET returns. A wrapped object cannot be confused with a variable
+ * named `env`, because a variable's value is a string.
+ */
+const envBody = z.union([z.object({ env: z.record(z.string(), z.string()) }).strict(), z.record(z.string(), z.string())]).transform((body) =>
+  'env' in body && typeof body.env === 'object' ? (body.env as Record<string, string>) : (body as Record<string, string>),
+);
+/** A JSON merge patch (RFC 7396) of the environment: a string sets a variable, null removes it. */
+const envPatchBody = z.record(z.string(), z.string().nullable());
 const volumeBody = z.object({ name: z.string(), path: z.string() }).strict();
 const VOLUME_NAME = /^[a-z0-9]([a-z0-9_-]{0,61}[a-z0-9])?$/;
 
@@ -36,6 +47,26 @@ export function appSettingsRoutes(deps: ApiDeps): Hono<ApiEnv> {
     const env = validateEnv(await parseJsonBody(c, envBody));
     await db.update(apps).set({ env, updatedAt: new Date() }).where(eq(apps.id, app.id));
     deps.log.info({ app: app.name, appId: app.id, names: Object.keys(env) }, 'app env set');
+    return c.json({ env });
+  });
+
+  // Sets and removes single variables in one step, for `slipway env set` and `env unset`.
+  // The row is locked while it changes, so two patches at once both apply.
+  routes.patch('/:app/env', async (c) => {
+    const app = await findAppByName(db, c.req.param('app'));
+    const patch = await parseJsonBody(c, envPatchBody);
+    const setValues = Object.fromEntries(Object.entries(patch).filter((entry): entry is [string, string] => entry[1] !== null));
+    validateEnv(setValues);
+
+    const env = await db.transaction(async (tx) => {
+      const [row] = await tx.select({ env: apps.env }).from(apps).where(eq(apps.id, app.id)).for('update');
+      const next = { ...(row?.env ?? {}), ...setValues };
+      for (const [name, value] of Object.entries(patch)) if (value === null) delete next[name];
+      await tx.update(apps).set({ env: validateEnv(next), updatedAt: new Date() }).where(eq(apps.id, app.id));
+      return next;
+    });
+    const removed = Object.keys(patch).filter((name) => patch[name] === null);
+    deps.log.info({ app: app.name, appId: app.id, set: Object.keys(setValues), removed }, 'app env changed');
     return c.json({ env });
   });
 
@@ -68,7 +99,52 @@ export function appSettingsRoutes(deps: ApiDeps): Hono<ApiEnv> {
     return c.json({ name, path: mountPath }, 201);
   });
 
+  // Deletes a volume and its data. Like `docker volume rm`, it refuses a volume that a
+  // running container has mounted, unless ?force=true.
+  routes.delete('/:app/volumes/:name', async (c) => {
+    const app = await findAppByName(db, c.req.param('app'));
+    const name = c.req.param('name');
+    const force = c.req.query('force') === 'true';
+    await deleteVolume(deps, app, name, force);
+    return c.body(null, 204);
+  });
+
   return routes;
+}
+
+async function deleteVolume(deps: ApiDeps, app: AppRow, name: string, force: boolean): Promise<void> {
+  const [volume] = await deps.db.select().from(volumes).where(and(eq(volumes.appId, app.id), eq(volumes.name, name)));
+  if (!volume) {
+    throw new NotFoundError('VOLUME_NOT_FOUND', `App ${app.name} has no volume named ${JSON.stringify(name)}; list its volumes with "slipway volumes list --app ${app.name}".`, {
+      details: { name },
+    });
+  }
+  const running = await deps.db
+    .select({ id: machines.id })
+    .from(machines)
+    .where(and(eq(machines.appId, app.id), inArray(machines.status, ['starting', 'running'])));
+  if (running.length > 0 && !force) {
+    throw new ConflictError(
+      'VOLUME_IN_USE',
+      // Machines do not record which volumes they mounted, so any running container of the app counts.
+      `App ${app.name} has ${running.length} running container${running.length === 1 ? '' : 's'}, which may have volume ${name} mounted: ` +
+        'delete it with ?force=true (slipway volumes delete --force), and those containers lose its files.',
+      { details: { name, containers: running.map((machine) => machine.id) } },
+    );
+  }
+
+  await deps.db.delete(volumes).where(eq(volumes.id, volume.id));
+  // The folder lives on the runner that used the volume. With the runner role in this
+  // process (the one-host setup) that is this host, unless the row names another runner.
+  const runnerId = volume.runnerId ?? deps.config.runnerId;
+  if (deps.config.roles.has('runner') && runnerId === deps.config.runnerId) {
+    await rm(volumeFolder(deps.config.dataDir, app.id, name), { recursive: true, force: true });
+  } else {
+    // TODO: ask the volume's runner to remove the folder. Until then its data stays on that
+    // host, so a new volume with the same name there starts with the old files.
+    deps.log.warn({ app: app.name, appId: app.id, volume: name, runnerId: volume.runnerId }, 'volume folder left on a runner');
+  }
+  deps.log.info({ app: app.name, appId: app.id, volume: name, force }, 'volume deleted');
 }
 
 function validateEnv(env: Record<string, string>): Record<string, string> {

@@ -8,6 +8,7 @@ import type { ApiDeps, ApiEnv } from '../api-deps.ts';
 import { createDeploy } from '../deploys/create-deploy.ts';
 import { receiveContext } from '../deploys/receive-context.ts';
 import { parseBuildOptions } from '../deploys/build-options.ts';
+import { parseBuildSecrets } from '../deploys/build-secrets.ts';
 import { validateDockerfilePath } from '../../shared/build-context/context-paths.ts';
 import { appUrl } from '../../shared/config.ts';
 import { isUuid } from '../uuid.ts';
@@ -17,15 +18,17 @@ export function deployRoutes(deps: ApiDeps): Hono<ApiEnv> {
   const routes = new Hono<ApiEnv>();
 
   // The body is the build context as a tar or tar.gz archive. Query: dockerfile=PATH,
-  // build-arg=NAME=value (repeated), target=STAGE, no-cache=true.
+  // build-arg=NAME=value (repeated), target=STAGE, no-cache=true. Build secrets come in
+  // Slipway-Build-Secret headers (api/deploys/build-secrets.ts).
   routes.post('/apps/:app/deploys', async (c) => {
     const app = await findAppByName(db, c.req.param('app'));
     const dockerfile = validateDockerfilePath(c.req.query('dockerfile'));
     const options = parseBuildOptions(new URL(c.req.url).searchParams);
+    const secrets = parseBuildSecrets(c.req.raw.headers);
 
     const context = await receiveContext(c.req.raw, path.join(config.dataDir, 'tmp'), config.maxContextBytes);
     try {
-      return c.json(await createDeploy(deps, app, context, dockerfile, options), 202);
+      return c.json(await createDeploy(deps, app, context, dockerfile, options, undefined, secrets), 202);
     } finally {
       await context.remove();
     }

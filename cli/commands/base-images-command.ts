@@ -11,13 +11,14 @@ import { ImageStore, MemoryImageTags } from '../../shared/images/image-store.ts'
 import { MediaType } from '../../shared/oci/media-types.ts';
 import type { StoredImage } from '../../shared/oci/image-types.ts';
 import { ApiClient } from '../api-client.ts';
-import { ExitCode } from '../cli-error.ts';
+import { ApiError, ExitCode } from '../cli-error.ts';
 import type { Command } from '../main.ts';
 
 const BASE_REFERENCE = 'debian:bookworm';
 
 export const baseImagesCommand: Command = {
   summary: 'Make debian:bookworm available to FROM, without a registry',
+  options: { force: { type: 'boolean' }, refresh: { type: 'boolean' } },
   usage: [
     'Usage: slipway base-images [--force] [--refresh]',
     '',
@@ -72,7 +73,7 @@ async function findImage(client: ApiClient, reference: string): Promise<string |
     const found = await client.json<{ digest: string }>('GET', `/v1/images?ref=${encodeURIComponent(reference)}`);
     return found.digest;
   } catch (error) {
-    if ((error as Error).message.includes('HTTP 404')) return null;
+    if (error instanceof ApiError && error.status === 404) return null;
     throw error;
   }
 }

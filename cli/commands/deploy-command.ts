@@ -1,128 +1,157 @@
-import { stat } from 'node:fs/promises';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Readable, Transform } from 'node:stream';
-import { parseArgs } from 'node:util';
+import { pipeline } from 'node:stream/promises';
 import { packContext } from '../../shared/build-context/pack-context.ts';
 import { ApiClient } from '../api-client.ts';
+import { APP_OPTION, resolveApp } from '../app-option.ts';
 import { CliError, ExitCode } from '../cli-error.ts';
-import type { Command } from '../main.ts';
-import { formatBytes } from '../output.ts';
+import { JSON_OPTION, parseCommandArgs, type Command } from '../command.ts';
+import { reportDeploy, showBuild, waitForDeploy } from '../deploy-progress.ts';
+import { buildSecretHeader } from '../secret-option.ts';
+import { ProgressBar } from '../terminal/progress-bar.ts';
+import { createOutput, writeJson, writeLine, type Output } from '../terminal/terminal.ts';
 
-interface DeployStatus {
-  id: string;
-  status: 'building' | 'releasing' | 'succeeded' | 'failed';
-  build: { id: string; status: string } | null;
-  release: { version: string; status: string } | null;
-  url: string;
-  error: { code: string; message: string } | null;
-}
-
-/** Interval between polls of the deploy's status once the build output has ended, in ms. */
-const POLL_INTERVAL_MS = 500;
+const options = {
+  ...APP_OPTION,
+  ...JSON_OPTION,
+  dockerfile: { type: 'string', short: 'f' },
+  'build-arg': { type: 'string', multiple: true },
+  target: { type: 'string' },
+  'no-cache': { type: 'boolean' },
+  secret: { type: 'string', multiple: true },
+  image: { type: 'string' },
+  detach: { type: 'boolean', short: 'd' },
+} as const;
 
 export const deployCommand: Command = {
-  summary: 'Build a folder with a Dockerfile and release it',
+  summary: 'Build a folder with a Dockerfile, or take an image, and release it',
+  options,
   usage: [
-    'Usage: slipway deploy [DIR] --app NAME [options]',
+    'Usage: slipway deploy [DIR] [--app NAME] [options]',
+    '       slipway deploy --image REF [--app NAME]',
     '',
-    'Packs DIR (default: the current folder) honouring .dockerignore, uploads it, shows the',
-    'build output and waits until the new release serves traffic.',
+    'Packs DIR (default: the current folder) honouring .dockerignore, uploads it with a',
+    'progress bar, shows the build as a timeline of its steps and waits until the new',
+    'release accepts connections; then prints the URL. With --image it releases an image',
+    'that the server has (pushed to its registry, or imported) without a build.',
     '',
     'Options:',
-    '  --app NAME          The app to deploy to (required)',
-    '  --dockerfile PATH   The Dockerfile, relative to DIR (default: Dockerfile)',
-    '  --detach            Return once the upload is accepted, without waiting for the build',
+    '  -a, --app NAME          The app (default: SLIPWAY_APP, or the app of the "slipway" git remote)',
+    '  -f, --dockerfile PATH   The Dockerfile, relative to DIR (default: Dockerfile)',
+    '  --build-arg NAME=VALUE  Set a build argument (ARG); repeat for more',
+    '  --target STAGE          Build the stage STAGE of a multi-stage Dockerfile',
+    '  --no-cache              Run every step again instead of reusing cached layers',
+    '  --secret id=NAME[,src=FILE|,env=VAR]',
+    '                          A secret for RUN --mount=type=secret,id=NAME, from a file or an',
+    '                          environment variable (default: the variable NAME); repeat for more',
+    '  --image REF             Release this image instead of building, e.g. 127.0.0.1:7070/hello:build-7',
+    '  -d, --detach            Return once the deploy is accepted, printing its id',
+    '  --json                  Print progress events and the final deploy as JSON lines',
   ].join('\n'),
 
   async run(args) {
-    const { positionals, values } = parseArgs({
-      args,
-      allowPositionals: true,
-      options: { app: { type: 'string' }, dockerfile: { type: 'string' }, detach: { type: 'boolean' } },
-    });
-    if (!values.app) throw new CliError('give the app with --app NAME, for example: slipway deploy . --app hello', ExitCode.usage);
+    const { positionals, values } = parseCommandArgs(args, options);
     if (positionals.length > 1) throw new CliError(`give one folder, not ${positionals.length}.`, ExitCode.usage);
+    if (values.image && (positionals.length > 0 || values.dockerfile || values['build-arg'] || values.target || values['no-cache'] || values.secret)) {
+      throw new CliError('--image releases an existing image: leave out the folder and the build options.', ExitCode.usage);
+    }
 
+    const app = await resolveApp(values.app);
+    const output = createOutput({ json: values.json });
+    const client = await ApiClient.fromEnvironment();
+    // Fails fast on an unknown app, before a context is packed and uploaded.
+    await client.request('GET', `/v1/apps/${encodeURIComponent(app)}`);
+
+    if (values.image) return deployImage(client, app, values.image, output, values.detach);
     const dir = path.resolve(positionals[0] ?? '.');
     await requireFolder(dir);
-    const client = await ApiClient.fromEnvironment();
-    const app = encodeURIComponent(values.app);
-    const dockerfile = values.dockerfile ?? 'Dockerfile';
-
-    // Fails fast on an unknown app, before the context is packed and uploaded.
-    await client.request('GET', `/v1/apps/${app}`);
-    const progress = new UploadProgress();
-    const body = packContext(dir, { dockerfile }).pipe(progress.meter());
-    const response = await client.request('POST', `/v1/apps/${app}/deploys?dockerfile=${encodeURIComponent(dockerfile)}`, {
-      body: Readable.toWeb(body) as ReadableStream,
-      headers: { 'content-type': 'application/gzip' },
-    });
-    progress.finish();
-    const deploy = (await response.json()) as { id: string; build: { id: string } };
-    process.stdout.write(`Deploy ${deploy.id}: build ${deploy.build.id} queued\n`);
-    if (values.detach) return ExitCode.ok;
-
-    await followBuildOutput(client, deploy.build.id);
-    const result = await waitForDeploy(client, deploy.id);
-    if (result.status === 'failed') {
-      throw new CliError(`deploy failed: ${result.error?.message ?? 'no reason given'}`);
-    }
-    process.stdout.write(`Released ${result.release?.version ?? ''} of ${values.app}: ${result.url}\n`);
-    return ExitCode.ok;
+    return deployFolder(client, app, dir, values, output);
   },
 };
+
+async function deployFolder(
+  client: ApiClient,
+  app: string,
+  dir: string,
+  values: { dockerfile?: string; 'build-arg'?: string[]; target?: string; 'no-cache'?: boolean; secret?: string[]; detach?: boolean },
+  output: Output,
+): Promise<number> {
+  const query = new URLSearchParams({ dockerfile: values.dockerfile ?? 'Dockerfile' });
+  for (const pair of values['build-arg'] ?? []) query.append('build-arg', buildArg(pair));
+  if (values.target) query.set('target', values.target);
+  if (values['no-cache']) query.set('no-cache', 'true');
+  const secrets = await buildSecretHeader(values.secret ?? []);
+
+  const scratch = await mkdtemp(path.join(tmpdir(), 'slipway-deploy-'));
+  let deploy: { id: string; build: { id: string } };
+  try {
+    // Packing to a file first gives the upload a known size: a real progress bar, and a
+    // Content-Length that lets the server reject a context over its limit at once.
+    const archive = path.join(scratch, 'context.tar.gz');
+    await pipeline(packContext(dir, { dockerfile: values.dockerfile }), createWriteStream(archive));
+    deploy = await upload(client, app, archive, query, secrets, output);
+  } finally {
+    await rm(scratch, { recursive: true, force: true });
+  }
+
+  if (output.json) writeJson(output, { type: 'deploy-created', id: deploy.id, build: deploy.build.id });
+  else writeLine(output, `Deploy ${deploy.id}: build ${deploy.build.id} queued`);
+  if (values.detach) return ExitCode.ok;
+
+  await showBuild(client, deploy.build.id, output);
+  reportDeploy(await waitForDeploy(client, deploy.id, output), output);
+  return ExitCode.ok;
+}
+
+async function upload(client: ApiClient, app: string, archive: string, query: URLSearchParams, secrets: string | null, output: Output) {
+  const size = (await stat(archive)).size;
+  const progress = new ProgressBar(output, 'Uploading context', size);
+  let sent = 0;
+  const meter = new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      sent += chunk.length;
+      progress.update(sent);
+      callback(null, chunk);
+    },
+  });
+
+  const body = createReadStream(archive).pipe(meter);
+  const response = await client.request('POST', `/v1/apps/${encodeURIComponent(app)}/deploys?${query}`, {
+    body: Readable.toWeb(body) as ReadableStream,
+    headers: { 'content-type': 'application/gzip', 'content-length': String(size), ...(secrets ? { 'slipway-build-secret': secrets } : {}) },
+  });
+  progress.finish('Uploaded');
+  if (output.json) writeJson(output, { type: 'upload', bytes: size });
+  return (await response.json()) as { id: string; build: { id: string } };
+}
+
+async function deployImage(client: ApiClient, app: string, image: string, output: Output, detach: boolean | undefined): Promise<number> {
+  const deploy = await client.json<{ id: string; image: { reference: string; digest: string }; release: { version: string } }>(
+    'POST',
+    `/v1/apps/${encodeURIComponent(app)}/releases`,
+    { image },
+  );
+  if (output.json) writeJson(output, { type: 'deploy-created', id: deploy.id, image: deploy.image, release: deploy.release.version });
+  else writeLine(output, `Deploy ${deploy.id}: releasing ${deploy.image.reference} (${deploy.image.digest}) as ${deploy.release.version}`);
+  if (detach) return ExitCode.ok;
+
+  reportDeploy(await waitForDeploy(client, deploy.id, output), output);
+  return ExitCode.ok;
+}
+
+/** Checks `NAME=value` and passes it on; `NAME` alone takes the value from this environment, as docker build does. */
+function buildArg(pair: string): string {
+  const equals = pair.indexOf('=');
+  if (equals > 0) return pair;
+  if (equals === -1 && /^[A-Za-z_][A-Za-z0-9_]*$/.test(pair) && process.env[pair] !== undefined) return `${pair}=${process.env[pair]}`;
+  throw new CliError(`--build-arg ${JSON.stringify(pair)} is invalid: give NAME=value, or the NAME of a variable set in this environment.`, ExitCode.usage);
+}
 
 async function requireFolder(dir: string): Promise<void> {
   const info = await stat(dir).catch(() => null);
   if (!info?.isDirectory()) throw new CliError(`${dir} is not a directory: give the directory that contains the Dockerfile.`, ExitCode.usage);
 }
 
-async function followBuildOutput(client: ApiClient, buildId: string): Promise<void> {
-  const response = await client.request('GET', `/v1/builds/${buildId}/logs?follow=true`);
-  for await (const chunk of Readable.fromWeb(response.body as never)) process.stdout.write(chunk as Buffer);
-}
-
-async function waitForDeploy(client: ApiClient, deployId: string): Promise<DeployStatus> {
-  let announcedRelease = false;
-  for (;;) {
-    const deploy = await client.json<DeployStatus>('GET', `/v1/deploys/${deployId}`);
-    if (deploy.status === 'succeeded' || deploy.status === 'failed') return deploy;
-    if (deploy.status === 'releasing' && !announcedRelease) {
-      process.stdout.write(`Starting ${deploy.release?.version ?? 'the release'} and waiting for it to accept connections...\n`);
-      announcedRelease = true;
-    }
-    await new Promise((resolve) => setTimeout(resolve, POLL_INTERVAL_MS));
-  }
-}
-
-/** Counts uploaded bytes and shows them: a live line on a terminal, one summary line otherwise. */
-class UploadProgress {
-  private bytes = 0;
-  private readonly startedAt = Date.now();
-  private lastDrawn = 0;
-
-  meter(): Transform {
-    return new Transform({
-      transform: (chunk: Buffer, _encoding, callback) => {
-        this.bytes += chunk.length;
-        this.draw(false);
-        callback(null, chunk);
-      },
-    });
-  }
-
-  finish(): void {
-    this.draw(true);
-  }
-
-  private draw(final: boolean): void {
-    const now = Date.now();
-    if (!final && (!process.stdout.isTTY || now - this.lastDrawn < 100)) return;
-    this.lastDrawn = now;
-
-    const seconds = Math.max((now - this.startedAt) / 1000, 0.001);
-    const line = `Uploading context: ${formatBytes(this.bytes)} (${formatBytes(this.bytes / seconds)}/s)`;
-    if (process.stdout.isTTY) process.stdout.write(`\r${line}\x1b[K${final ? '\n' : ''}`);
-    else process.stdout.write(`${line}\n`);
-  }
-}

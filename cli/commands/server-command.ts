@@ -16,6 +16,7 @@ const SHUTDOWN_DEADLINE_MS = 60_000;
 
 export const serverCommand: Command = {
   summary: 'Run the Slipway service: API, build worker and runner',
+  options: {},
   usage: [
     'Usage: slipway server',
     '',

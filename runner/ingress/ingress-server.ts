@@ -2,6 +2,7 @@ import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import net, { type AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from '../../shared/logger.ts';
+import type { AcquireResult } from '../scaling/app-scaler.ts';
 import type { Backend, RouteTable } from './route-table.ts';
 
 /** Headers that describe one connection (RFC 9110, section 7.6.1) and are not forwarded. */
@@ -11,8 +12,13 @@ export interface IngressOptions {
   routes: RouteTable;
   domain: string;
   log: Logger;
-  /** Whether an app exists, so that an unknown host gets 404 and a stopped app 503. */
-  appExists(app: string): Promise<boolean>;
+  /**
+   * Returns a ready backend for an app that has none, after starting a container (see
+   * AppScaler.acquire); an unknown app gets 404 and an app that cannot start 503.
+   */
+  acquire(app: string): Promise<AcquireResult>;
+  /** Called once a request is in flight, so that another container starts when all are busy. */
+  noteRequest?(app: string): void;
 }
 
 export interface RunningIngress {
@@ -25,6 +31,10 @@ export interface RunningIngress {
  * ready containers. Connections to containers are kept alive and reused.
  */
 export async function startIngress(options: IngressOptions, bindAddress: string, port: number): Promise<RunningIngress> {
+  // TODO: under load the ingress shares its event loop with the API, the worker and PGlite,
+  // and against an app with a short listen queue its bursts of upstream connects lose SYNs
+  // (docs/benchmarks.md). An ingress process of its own, with a limit on concurrent
+  // upstream connects per container, would address both.
   const agent = new http.Agent({ keepAlive: true, maxSockets: 256, keepAliveMsecs: 10_000 });
   const server = http.createServer((request, response) => {
     proxyRequest(options, agent, request, response).catch((error) => {
@@ -33,7 +43,12 @@ export async function startIngress(options: IngressOptions, bindAddress: string,
       else response.destroy();
     });
   });
-  server.on('upgrade', (request, socket, head) => proxyUpgrade(options, request, socket, head));
+  server.on('upgrade', (request, socket, head) => {
+    proxyUpgrade(options, request, socket, head).catch((error) => {
+      options.log.error({ err: error }, 'proxying an upgrade failed');
+      socket.destroy();
+    });
+  });
   server.keepAliveTimeout = 65_000;
 
   await new Promise<void>((resolve, reject) => {
@@ -79,14 +94,19 @@ async function proxyRequest(options: IngressOptions, agent: http.Agent, request:
   const app = appOfRequest(request, options.domain);
   if (!app) return sendText(response, 404, `No app at host ${JSON.stringify(request.headers.host ?? '')}: apps are served at <app>.${options.domain}.\n`);
 
-  const backend = options.routes.pick(app);
-  if (!backend) {
-    if (!(await options.appExists(app))) return sendText(response, 404, `No app named ${app}.\n`);
-    response.setHeader('Retry-After', '5');
-    return sendText(response, 503, `App ${app} has no running container; deploy it or check "slipway status --app ${app}".\n`);
+  trackConnection(options.routes, request.socket, app);
+  const backend = await backendFor(options, app);
+  if (backend.kind === 'unknown-app') return sendText(response, 404, `No app named ${app}.\n`);
+  if (backend.kind === 'unavailable') {
+    response.setHeader('Retry-After', String(backend.retryAfterS));
+    return sendText(response, 503, `${backend.message}\n`);
   }
+  return forwardRequest(options, agent, app, backend.backend, request, response);
+}
 
+function forwardRequest(options: IngressOptions, agent: http.Agent, app: string, backend: Backend, request: IncomingMessage, response: ServerResponse): void {
   options.routes.begin(backend);
+  options.noteRequest?.(app);
   let ended = false;
   const end = () => {
     if (ended) return;
@@ -117,14 +137,43 @@ async function proxyRequest(options: IngressOptions, agent: http.Agent, request:
   request.pipe(upstream);
 }
 
-function proxyUpgrade(options: IngressOptions, request: IncomingMessage, socket: Duplex, head: Buffer): void {
+/** Returns a ready backend at once when the app has one, else after the scaler has started a container. */
+async function backendFor(options: IngressOptions, app: string): Promise<AcquireResult> {
+  const ready = options.routes.pick(app);
+  return ready ? { kind: 'ready', backend: ready } : options.acquire(app);
+}
+
+/**
+ * Counts a client connection as open for an app from its first request for that app
+ * until it closes, so that an app with open connections (an idle keep-alive connection
+ * included) does not count as idle.
+ */
+const connectionApps = new WeakMap<object, Set<string>>();
+function trackConnection(routes: RouteTable, socket: net.Socket, app: string): void {
+  let tracked = connectionApps.get(socket);
+  if (!tracked) {
+    tracked = new Set();
+    connectionApps.set(socket, tracked);
+    const apps = tracked;
+    socket.once('close', () => {
+      for (const name of apps) routes.closeConnection(name);
+    });
+  }
+  if (tracked.has(app)) return;
+  tracked.add(app);
+  routes.openConnection(app);
+}
+
+async function proxyUpgrade(options: IngressOptions, request: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
   const app = appOfRequest(request, options.domain);
-  const backend: Backend | undefined = app ? options.routes.pick(app) : undefined;
-  if (!app || !backend) {
-    socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n');
+  const acquired = app ? await backendFor(options, app) : undefined;
+  if (!app || acquired?.kind !== 'ready') {
+    const status = acquired?.kind === 'unavailable' ? `503 Service Unavailable\r\nRetry-After: ${acquired.retryAfterS}` : '404 Not Found';
+    socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\n\r\n`);
     return;
   }
 
+  const backend = acquired.backend;
   options.routes.begin(backend);
   const upstream = net.connect(backend.port, backend.host, () => {
     const headers = { ...forwardedHeaders(request), connection: 'Upgrade', upgrade: request.headers.upgrade ?? '' };

@@ -1,7 +1,8 @@
 /**
  * Where the ingress sends each app's requests: the app's ready containers, each with
- * its count of requests in flight. A draining backend takes no new requests, and `drain`
- * resolves once its last request has finished.
+ * its count of requests in flight (an upgraded connection, such as a WebSocket, counts as
+ * one request for as long as it is open). A draining backend takes no new requests, and
+ * `drain` resolves once its last request has finished.
  */
 export interface Backend {
   machineId: string;
@@ -9,16 +10,49 @@ export interface Backend {
   port: number;
   inFlight: number;
   draining: boolean;
+  /** When a request to it last began or ended, or when it was added, in ms since the epoch. */
+  lastActiveAt: number;
 }
 
 export class RouteTable {
   private readonly backends = new Map<string, Backend[]>();
   private readonly drainWaiters = new Map<Backend, (() => void)[]>();
+  /** Open client connections per app: a connection counts for an app once it has carried a request for it. */
+  private readonly connections = new Map<string, number>();
 
-  add(app: string, backend: Omit<Backend, 'inFlight' | 'draining'>): void {
+  add(app: string, backend: Omit<Backend, 'inFlight' | 'draining' | 'lastActiveAt'>): void {
     const list = this.backends.get(app) ?? [];
-    list.push({ ...backend, inFlight: 0, draining: false });
+    list.push({ ...backend, inFlight: 0, draining: false, lastActiveAt: Date.now() });
     this.backends.set(app, list);
+  }
+
+  /** The app's backends that take requests. */
+  ready(app: string): Backend[] {
+    return (this.backends.get(app) ?? []).filter((backend) => !backend.draining);
+  }
+
+  backendOf(app: string, machineId: string): Backend | undefined {
+    return (this.backends.get(app) ?? []).find((backend) => backend.machineId === machineId);
+  }
+
+  /** Whether the app has ready backends and each has at least `limit` requests in flight. */
+  isSaturated(app: string, limit: number): boolean {
+    const ready = this.ready(app);
+    return ready.length > 0 && ready.every((backend) => backend.inFlight >= limit);
+  }
+
+  openConnection(app: string): void {
+    this.connections.set(app, (this.connections.get(app) ?? 0) + 1);
+  }
+
+  closeConnection(app: string): void {
+    const open = (this.connections.get(app) ?? 1) - 1;
+    if (open > 0) this.connections.set(app, open);
+    else this.connections.delete(app);
+  }
+
+  openConnections(app: string): number {
+    return this.connections.get(app) ?? 0;
   }
 
   /** Returns the ready backend with the fewest requests in flight, or undefined when there is none. */
@@ -37,10 +71,12 @@ export class RouteTable {
 
   begin(backend: Backend): void {
     backend.inFlight += 1;
+    backend.lastActiveAt = Date.now();
   }
 
   end(backend: Backend): void {
     backend.inFlight -= 1;
+    backend.lastActiveAt = Date.now();
     if (backend.inFlight === 0 && backend.draining) this.notifyDrained(backend);
   }
 

@@ -9,7 +9,12 @@ export interface MachinePaths {
   bundle: string;
   stdoutLog: string;
   stderrLog: string;
+  /** How far each log file has been shipped to the app's log stream, in bytes. */
+  stdoutOffset: string;
+  stderrOffset: string;
   exitCodeFile: string;
+  /** The machine's plan, address and health check (machine-record.ts); written last when the machine is made. */
+  record: string;
   resolvConf: string;
   hosts: string;
   hostname: string;
@@ -25,7 +30,10 @@ export function machinePaths(dataDir: string, machineId: string): MachinePaths {
     bundle: path.join(root, 'bundle'),
     stdoutLog: path.join(root, 'stdout.log'),
     stderrLog: path.join(root, 'stderr.log'),
+    stdoutOffset: path.join(root, 'stdout.offset'),
+    stderrOffset: path.join(root, 'stderr.offset'),
     exitCodeFile: path.join(root, 'exit-code'),
+    record: path.join(root, 'machine.json'),
     resolvConf: path.join(root, 'resolv.conf'),
     hosts: path.join(root, 'hosts'),
     hostname: path.join(root, 'hostname'),

@@ -3,14 +3,16 @@ import { SystemError } from '../../shared/errors.ts';
 
 /**
  * The machine state machine. `running → starting` is a restart after the process exited;
- * `failed → starting` is a retry after a crash.
+ * `failed → starting` is a retry after a crash. `stopped` is a machine whose process was
+ * stopped while its root and network sandbox were kept, so `stopped → starting` is a fast
+ * start on demand; a machine that is destroyed passes through `stopping` and its row goes.
  */
 const ALLOWED: Record<MachineStatus, readonly MachineStatus[]> = {
   starting: ['running', 'failed', 'stopping'],
   running: ['starting', 'failed', 'stopping'],
   failed: ['starting', 'stopping'],
   stopping: ['stopped'],
-  stopped: [],
+  stopped: ['starting', 'stopping'],
 };
 
 export class InvalidMachineTransitionError extends SystemError {

@@ -1,10 +1,18 @@
-import net from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
+import { canConnect } from '../health/health-probe.ts';
+
+/**
+ * Pause between connection attempts, in ms: 1 ms for the first second, so a fast app is
+ * seen within a millisecond of listening, then 50 ms, so a slow one costs few attempts.
+ */
+const FAST_POLL_DELAY_MS = 1;
+const FAST_POLL_FOR_MS = 1000;
+const SLOW_POLL_DELAY_MS = 50;
 
 /**
  * Resolves once a TCP connection to host:port succeeds; rejects after `timeoutMs` or as
- * soon as `hasExited` reports that the process is gone. Accepting a connection is the
- * readiness signal until the app declares a health check.
+ * soon as `hasExited` reports that the process is gone. A refused connection returns at
+ * once on a local bridge, so the pauses between attempts decide how soon a start is seen.
  */
 export async function waitForPort(
   host: string,
@@ -12,24 +20,12 @@ export async function waitForPort(
   timeoutMs: number,
   hasExited: () => Promise<boolean>,
 ): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
+  const startedAt = Date.now();
+  const deadline = startedAt + timeoutMs;
   while (Date.now() < deadline) {
-    if (await canConnect(host, port, Math.min(1000, deadline - Date.now()))) return;
+    if (await canConnect(host, port, Math.max(1, Math.min(1000, deadline - Date.now())))) return;
     if (await hasExited()) throw new Error('the process exited before it accepted connections');
-    await delay(50);
+    await delay(Date.now() - startedAt < FAST_POLL_FOR_MS ? FAST_POLL_DELAY_MS : SLOW_POLL_DELAY_MS);
   }
   throw new Error(`nothing accepted connections on port ${port} within ${Math.round(timeoutMs / 1000)} s`);
-}
-
-function canConnect(host: string, port: number, timeoutMs: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = net.connect({ host, port });
-    const finish = (connected: boolean) => {
-      socket.destroy();
-      resolve(connected);
-    };
-    socket.setTimeout(Math.max(timeoutMs, 1), () => finish(false));
-    socket.once('connect', () => finish(true));
-    socket.once('error', () => finish(false));
-  });
 }

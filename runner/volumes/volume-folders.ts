@@ -1,4 +1,4 @@
-import { mkdir, readdir, stat } from 'node:fs/promises';
+import { mkdir, readdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { resolveInRoot } from '../../shared/container/secure-path.ts';
 import type { BindMount } from '../../shared/container/runtime-spec.ts';
@@ -51,4 +51,20 @@ async function createIfMissing(folder: string): Promise<boolean> {
     if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
     throw error;
   }
+}
+
+/**
+ * Deletes the volume folders of apps that no longer exist, as deleting an app on Fly.io
+ * or Heroku destroys its volumes. Runs only after the app's containers are gone.
+ * Returns the ids of the apps whose folders were removed.
+ */
+export async function removeOrphanedVolumes(dataDir: string, existingAppIds: ReadonlySet<string>, busyAppIds: ReadonlySet<string>): Promise<string[]> {
+  const root = path.join(dataDir, 'volumes');
+  const removed: string[] = [];
+  for (const appId of await readdir(root).catch(() => [] as string[])) {
+    if (existingAppIds.has(appId) || busyAppIds.has(appId)) continue;
+    await rm(path.join(root, appId), { recursive: true, force: true });
+    removed.push(appId);
+  }
+  return removed;
 }

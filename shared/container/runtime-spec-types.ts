@@ -64,6 +64,15 @@ export interface SpecLinux {
   maskedPaths: string[];
   readonlyPaths: string[];
   seccomp?: SpecSeccomp;
+  /** With a `user` namespace: container ids 0.. map to host ids hostID.. (config-linux.md, "User namespace mappings"). */
+  uidMappings?: SpecIdMapping[];
+  gidMappings?: SpecIdMapping[];
+}
+
+export interface SpecIdMapping {
+  containerID: number;
+  hostID: number;
+  size: number;
 }
 
 export interface SpecResources {
@@ -86,9 +95,27 @@ export interface SpecDeviceRule {
   access: string;
 }
 
-/** The seccomp section of config-linux.md; no profile is written yet (see runtime-spec.ts). */
+/** The seccomp section of config-linux.md, as seccomp-profile.ts fills it from the profile data file. */
 export interface SpecSeccomp {
   defaultAction: string;
+  /** The errno of `defaultAction` SCMP_ACT_ERRNO; runc 1.1 reads it (EPERM when absent). */
+  defaultErrnoRet?: number;
   architectures?: string[];
-  syscalls?: Array<{ names: string[]; action: string; errnoRet?: number; args?: unknown[] }>;
+  syscalls?: SpecSyscallRule[];
+}
+
+export interface SpecSyscallRule {
+  names: string[];
+  action: string;
+  errnoRet?: number;
+  /** All conditions must hold; rules for the same syscall are alternatives. */
+  args?: SpecSyscallArgument[];
+}
+
+/** For SCMP_CMP_MASKED_EQ, `value` is the mask and `valueTwo` the value the masked argument must equal. */
+export interface SpecSyscallArgument {
+  index: number;
+  value: number;
+  valueTwo?: number;
+  op: string;
 }

@@ -124,10 +124,42 @@ describe('createRuntimeSpec', () => {
     expect(resources.cpu).toEqual({ quota: 150_000, period: 100_000 });
   });
 
-  it('leaves seccomp unset', async () => {
+  it('applies the seccomp allow-list with EPERM as the default', async () => {
+    const { seccomp } = (await createRuntimeSpec(input())).linux;
+
+    expect(seccomp).toMatchObject({ defaultAction: 'SCMP_ACT_ERRNO', defaultErrnoRet: 1 });
+    expect(seccomp?.syscalls?.length).toBeGreaterThan(10);
+  });
+
+  it('creates no user namespace unless asked', async () => {
     const { linux } = await createRuntimeSpec(input());
 
-    expect(linux.seccomp).toBeUndefined();
+    expect(linux.namespaces.map((namespace) => namespace.type)).not.toContain('user');
+    expect(linux.uidMappings).toBeUndefined();
+  });
+
+  it('maps container ids onto a host range in a user namespace', async () => {
+    const { linux } = await createRuntimeSpec(input({ userNamespace: { hostId: 1_000_000, size: 65_536 } }));
+
+    expect(linux.namespaces).toContainEqual({ type: 'user' });
+    expect(linux.uidMappings).toEqual([{ containerID: 0, hostID: 1_000_000, size: 65_536 }]);
+    expect(linux.gidMappings).toEqual([{ containerID: 0, hostID: 1_000_000, size: 65_536 }]);
+  });
+
+  it('mounts an empty /sys for a user namespace on a joined netns', async () => {
+    const { mounts } = await createRuntimeSpec(
+      input({ userNamespace: { hostId: 1_000_000, size: 65_536 }, networkNamespacePath: '/run/netns/slipway0-c1' }),
+    );
+
+    const sys = mounts.find((mount) => mount.destination === '/sys');
+    expect(sys?.type).toBe('tmpfs');
+    expect(sys?.options).toContain('ro');
+  });
+
+  it('keeps sysfs for a user namespace with a network namespace of its own', async () => {
+    const { mounts } = await createRuntimeSpec(input({ userNamespace: { hostId: 1_000_000, size: 65_536 } }));
+
+    expect(mounts.find((mount) => mount.destination === '/sys')?.type).toBe('sysfs');
   });
 
   it.each([
@@ -142,6 +174,8 @@ describe('createRuntimeSpec', () => {
     ['a cgroup path without a leading slash', { cgroupsPath: 'slipway/c1' }],
     ['a CPU count below 0.01', { cpus: 0.001 }],
     ['a hostname over 64 characters', { hostname: 'h'.repeat(65) }],
+    ['a user namespace that maps host root', { userNamespace: { hostId: 0, size: 65_536 } }],
+    ['a user namespace of size zero', { userNamespace: { hostId: 100_000, size: 0 } }],
   ])('rejects %s', async (_case, overrides) => {
     await expect(createRuntimeSpec(input(overrides as Partial<RuntimeSpecInput>))).rejects.toMatchObject({ code: 'RUNTIME_SPEC_INVALID' });
   });

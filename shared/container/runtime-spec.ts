@@ -1,7 +1,9 @@
 import path from 'node:path';
 import { ValidationError } from '../errors.ts';
 import { containerNofileLimit } from './host-limits.ts';
-import type { RuntimeSpec, SpecDeviceRule, SpecMount, SpecNamespace, SpecResources } from './runtime-spec-types.ts';
+import { checkRuntimeMountFolders, checkWorkingDirectory } from './root-checks.ts';
+import type { RuntimeSpec, SpecDeviceRule, SpecIdMapping, SpecMount, SpecNamespace, SpecResources } from './runtime-spec-types.ts';
+import { defaultSeccomp } from './seccomp-profile.ts';
 
 export interface BindMount {
   /** A host path: a volume folder, or a file such as the generated resolv.conf. */
@@ -32,6 +34,18 @@ export interface RuntimeSpecInput {
   cgroupsPath: string;
   /** Always false in Slipway: output goes to pipes and log files. */
   terminal?: boolean;
+  /**
+   * Runs the container in a user namespace where container ids 0 to size-1 are host ids
+   * hostId to hostId+size-1, so root inside is an unprivileged user outside. The root
+   * folder must then be owned by the mapped ids (see id-shift.ts).
+   */
+  userNamespace?: IdRange;
+}
+
+/** A range of host user and group ids that a user namespace maps container id 0 onto. */
+export interface IdRange {
+  hostId: number;
+  size: number;
 }
 
 /** Docker's default capability set without CAP_NET_RAW, so containers cannot open raw sockets. */
@@ -73,13 +87,18 @@ const CPU_PERIOD_US = 100_000;
 
 /**
  * Builds the OCI runtime spec of one container: new pid, mount, network, ipc and uts
- * namespaces, Docker's default capabilities without NET_RAW, no new privileges, Docker's
- * masked and read-only paths and device allow-list, cgroup limits, and RLIMIT_NOFILE at the
- * host's hard limit. Reads /proc/self/limits for the latter.
+ * namespaces (and a user namespace when asked), Docker's default capabilities without
+ * NET_RAW, no new privileges, Slipway's seccomp allow-list, Docker's masked and read-only
+ * paths and device allow-list, cgroup limits, and RLIMIT_NOFILE at the host's hard limit.
+ * Reads /proc/self/limits, the seccomp profile file and the top of the root folder, whose
+ * /proc, /dev, /sys and working directory must be safe to mount and enter (root-checks.ts).
  */
 export async function createRuntimeSpec(input: RuntimeSpecInput): Promise<RuntimeSpec> {
   validateInput(input);
+  await checkRuntimeMountFolders(input.rootfs);
+  await checkWorkingDirectory(input.rootfs, input.cwd);
   const nofile = await containerNofileLimit();
+  const seccomp = await defaultSeccomp();
   const capabilities = [...DEFAULT_CAPABILITIES];
 
   return {
@@ -98,27 +117,44 @@ export async function createRuntimeSpec(input: RuntimeSpecInput): Promise<Runtim
     },
     root: { path: input.rootfs, readonly: false },
     hostname: input.hostname,
-    mounts: [...defaultMounts(), ...(input.mounts ?? []).map(bindMount)],
+    mounts: [...defaultMounts(sysfsAllowed(input)), ...(input.mounts ?? []).map(bindMount)],
     linux: {
       cgroupsPath: input.cgroupsPath,
-      namespaces: namespaces(input.networkNamespacePath),
+      namespaces: namespaces(input.networkNamespacePath, input.userNamespace !== undefined),
       resources: resources(input),
       maskedPaths: [...MASKED_PATHS],
       readonlyPaths: [...READONLY_PATHS],
-      // TODO: set `seccomp` to a default profile (Docker's blocks about 50 syscalls such as
-      // keyctl, add_key and unshare). Until then containers may call every syscall that their
-      // capabilities allow.
+      seccomp,
+      ...(input.userNamespace ? { uidMappings: idMappings(input.userNamespace), gidMappings: idMappings(input.userNamespace) } : {}),
     },
   };
 }
 
-function namespaces(networkNamespacePath: string | undefined): SpecNamespace[] {
+function namespaces(networkNamespacePath: string | undefined, userNamespace: boolean): SpecNamespace[] {
   const network: SpecNamespace = networkNamespacePath ? { type: 'network', path: networkNamespacePath } : { type: 'network' };
-  return [{ type: 'pid' }, { type: 'mount' }, network, { type: 'ipc' }, { type: 'uts' }];
+  const created: SpecNamespace[] = [{ type: 'pid' }, { type: 'mount' }, network, { type: 'ipc' }, { type: 'uts' }];
+  return userNamespace ? [{ type: 'user' }, ...created] : created;
+}
+
+function idMappings(range: IdRange): SpecIdMapping[] {
+  return [{ containerID: 0, hostID: range.hostId, size: range.size }];
+}
+
+/**
+ * Tells whether the container may mount sysfs. The kernel allows it only in a network
+ * namespace that belongs to the container's user namespace, so a container in a user
+ * namespace that joins a network namespace made on the host gets an empty read-only
+ * tmpfs at /sys instead.
+ */
+function sysfsAllowed(input: RuntimeSpecInput): boolean {
+  return input.userNamespace === undefined || input.networkNamespacePath === undefined;
 }
 
 /** Returns the mounts Docker gives every container, with Docker's default sizes and modes. */
-function defaultMounts(): SpecMount[] {
+function defaultMounts(withSysfs: boolean): SpecMount[] {
+  const sys: SpecMount = withSysfs
+    ? { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', 'ro'] }
+    : { destination: '/sys', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'noexec', 'nodev', 'ro', 'size=0', 'mode=555'] };
   return [
     { destination: '/proc', type: 'proc', source: 'proc', options: ['nosuid', 'noexec', 'nodev'] },
     { destination: '/dev', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'strictatime', 'mode=755', 'size=65536k'] },
@@ -130,7 +166,7 @@ function defaultMounts(): SpecMount[] {
     },
     { destination: '/dev/shm', type: 'tmpfs', source: 'shm', options: ['nosuid', 'noexec', 'nodev', 'mode=1777', 'size=65536k'] },
     { destination: '/dev/mqueue', type: 'mqueue', source: 'mqueue', options: ['nosuid', 'noexec', 'nodev'] },
-    { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', 'ro'] },
+    sys,
   ];
 }
 
@@ -191,6 +227,14 @@ function validateInput(input: RuntimeSpecInput): void {
   if (!Number.isSafeInteger(input.memoryBytes) || input.memoryBytes <= 0) invalid(`memoryBytes ${input.memoryBytes} is not a positive integer`);
   if (!Number.isSafeInteger(input.pidsLimit) || input.pidsLimit <= 0) invalid(`pidsLimit ${input.pidsLimit} is not a positive integer`);
   if (input.cpus !== undefined && !(input.cpus >= 0.01)) invalid(`cpus ${input.cpus} is below 0.01`);
+  if (input.userNamespace) validateIdRange(input.userNamespace);
+}
+
+/** Host id 0 must stay outside the range, or root inside would be root outside. */
+function validateIdRange(range: IdRange): void {
+  if (!Number.isSafeInteger(range.hostId) || range.hostId < 1) invalid(`userNamespace.hostId ${range.hostId} is not a positive integer`);
+  if (!Number.isSafeInteger(range.size) || range.size < 1) invalid(`userNamespace.size ${range.size} is not a positive integer`);
+  if (range.hostId + range.size > 2 ** 32 - 1) invalid(`userNamespace ${range.hostId}+${range.size} goes past the last host id 4294967294`);
 }
 
 function invalid(reason: string): never {

@@ -13,6 +13,23 @@ export interface AppHealthCheck {
   intervalS: number;
   timeoutS: number;
   retries: number;
+  /** Seconds after a start during which failed probes do not count, as Docker's --start-period. */
+  startPeriodS?: number;
+}
+
+/** Why a machine's process last ended without the runner asking, for a crash loop in the app's status. */
+export interface MachineExit {
+  exitCode: number;
+  /**
+   * `exited` on its own, `unhealthy` when the runner stopped it after failed health checks,
+   * or `out-of-memory` when the kernel's OOM killer ended it at the memory limit.
+   */
+  reason: 'exited' | 'unhealthy' | 'out-of-memory';
+  /** For `out-of-memory`: the container's memory limit in bytes. */
+  memoryLimitBytes?: number;
+  at: string;
+  /** The container's last lines of output before the exit, oldest first. */
+  logTail: string[];
 }
 
 export interface PublishedPort {
@@ -56,6 +73,8 @@ export const apps = pgTable('apps', {
   pidsLimit: integer('pids_limit'),
   /** Whether an app with a volume may run more than one container at once. */
   allowScaleWithVolume: boolean('allow_scale_with_volume').notNull().default(false),
+  /** Runs the app's containers in a user namespace, so that root inside is an unprivileged user on the host. */
+  userNamespace: boolean('user_namespace').notNull().default(false),
   /** A preview app made by pushing a branch: the app it previews and the branch. */
   parentAppId: uuid('parent_app_id'),
   gitBranch: text('git_branch'),
@@ -192,6 +211,7 @@ export const machines = pgTable('machines', {
   port: integer('port'),
   exitCode: integer('exit_code'),
   restarts: integer('restarts').notNull().default(0),
+  lastExit: jsonb('last_exit').$type<MachineExit>(),
   createdAt: createdAt(),
   updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
 });

@@ -38,7 +38,11 @@ export class RedisLogStream {
    */
   async *read(options: { follow: boolean; signal?: AbortSignal; tail?: number; blockingClient?: Redis }): AsyncGenerator<LogEntry> {
     let lastId = '0-0';
-    if (options.tail !== undefined) {
+    if (options.tail === 0) {
+      // Nothing stored is wanted: start after the newest entry.
+      const newest = await this.redis.xrevrange(this.key, '+', '-', 'COUNT', 1);
+      lastId = newest[0]?.[0] ?? '0-0';
+    } else if (options.tail !== undefined) {
       const recent = await this.redis.xrevrange(this.key, '+', '-', 'COUNT', options.tail);
       lastId = recent.length > 0 ? decrementId(recent[recent.length - 1]![0]) : '0-0';
     }

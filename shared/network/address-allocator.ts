@@ -1,6 +1,7 @@
-import { mkdir, open, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { SystemError } from '../errors.ts';
+import { claimFile } from '../files/claim-file.ts';
 import { numberToIpv4, type Ipv4Subnet } from './ipv4.ts';
 
 /** Contents of a lease file: the sandbox that uses the address. */
@@ -31,18 +32,7 @@ export class AddressAllocator {
 
     for (let value = this.subnet.firstHost; value <= this.subnet.lastHost; value += 1) {
       const ipAddress = numberToIpv4(value);
-      const handle = await open(this.leasePath(ipAddress), 'wx').catch((error: NodeJS.ErrnoException) => {
-        if (error.code === 'EEXIST') return undefined;
-        throw error;
-      });
-      if (!handle) continue;
-
-      try {
-        await handle.writeFile(`${JSON.stringify(record)}\n`);
-      } finally {
-        await handle.close();
-      }
-      return ipAddress;
+      if (await claimFile(this.leasePath(ipAddress), record)) return ipAddress;
     }
 
     throw new SystemError(

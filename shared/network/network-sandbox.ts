@@ -27,6 +27,8 @@ export interface NetworkSandbox {
 
 export interface SandboxContext {
   bridgeName: string;
+  /** Prefix of the namespace and veth names: the bridge's own name, or the main bridge of the network it belongs to. */
+  namePrefix?: string;
   subnet: Ipv4Subnet;
   mtu: number;
   allocator: AddressAllocator;
@@ -64,8 +66,9 @@ export async function createSandbox(context: SandboxContext, sandboxId: string):
       `Sandbox id ${JSON.stringify(sandboxId)} is invalid: use 1 to 200 letters, digits, '_', '.', '+' or '-'.`,
     );
   }
-  const netnsName = netnsNameFor(context.bridgeName, sandboxId);
-  const hostVeth = hostVethNameFor(context.bridgeName, sandboxId);
+  const namePrefix = context.namePrefix ?? context.bridgeName;
+  const netnsName = netnsNameFor(namePrefix, sandboxId);
+  const hostVeth = hostVethNameFor(namePrefix, sandboxId);
   if (await namespaceExists(netnsName)) {
     throw new ConflictError('SANDBOX_EXISTS', `Network namespace ${netnsName} already exists: remove sandbox ${sandboxId} first.`);
   }

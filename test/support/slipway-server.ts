@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { PROJECT_ROOT } from '../../shared/config.ts';
 import { BridgeNetwork } from '../../shared/network/bridge-network.ts';
+import { removeAllMachines } from '../../runner/machines/host-cleanup.ts';
 import { freePort } from './free-port.ts';
 
 export interface CliResult {
@@ -53,6 +54,8 @@ export async function startSlipwayServer(name: string, extraEnv: Record<string, 
     SLIPWAY_BRIDGE_SUBNET: `10.211.${Number.parseInt(suffix, 16) % 250}.0/24`,
     SLIPWAY_RUNNER_ID: `e2e-${name}`,
     SLIPWAY_LOG_LEVEL: 'info',
+    // The CLI reads a stored login from here; a login of the person running the tests must not redirect it.
+    XDG_CONFIG_HOME: path.join(dataDir, 'cli-config'),
     ...extraEnv,
   };
   delete env.VITEST;
@@ -83,11 +86,14 @@ export async function startSlipwayServer(name: string, extraEnv: Record<string, 
       }),
     output: () => chunks.join(''),
     async stop() {
-      if (child.exitCode === null) {
+      // A child that a signal ended has no exit code but a signal code, and no exit event to come.
+      if (child.exitCode === null && child.signalCode === null) {
         const exited = new Promise((resolve) => child.once('exit', resolve));
         child.kill('SIGTERM');
         await exited;
       }
+      // The runner leaves its containers running when it stops, for the next runner to adopt.
+      await removeAllMachines(dataDir);
       await new BridgeNetwork({ bridgeName: env.SLIPWAY_BRIDGE_NAME!, subnet: env.SLIPWAY_BRIDGE_SUBNET!, stateDir: path.join(dataDir, 'network') }).teardown();
       await rm(dataDir, { recursive: true, force: true });
     },

@@ -8,12 +8,21 @@ import type { WorkerContext } from '../worker-context.ts';
 const VERSION_ATTEMPTS = 5;
 
 /**
- * Records release vN of an app for a built image, with the app's environment as it is
- * now, and sends a runner the job to roll it out. The runner marks the deploy succeeded or failed.
+ * Records release vN of an app for an image (built, pushed, or an earlier release's),
+ * with the app's environment as it is now, and sends a runner the job to roll it out.
+ * The runner marks the deploy succeeded or failed.
  */
 export async function createRelease(
-  ctx: WorkerContext,
-  input: { appId: string; buildId: string | null; imageDigest: string; deployId?: string },
+  ctx: Pick<WorkerContext, 'db' | 'runners' | 'log'>,
+  input: {
+    appId: string;
+    buildId: string | null;
+    imageDigest: string;
+    deployId?: string;
+    source?: 'build' | 'image' | 'rollback';
+    /** For a rollback: the environment of the release rolled back to, in place of the app's current one. */
+    env?: Record<string, string>;
+  },
 ): Promise<string> {
   const [app] = await ctx.db.select().from(apps).where(eq(apps.id, input.appId));
   if (!app) throw new SlipwayError('APP_NOT_FOUND', `App ${input.appId} was deleted before its release.`);
@@ -21,7 +30,7 @@ export async function createRelease(
   const release = await insertWithNextVersion(ctx, input.appId, async (version) => {
     const [row] = await ctx.db
       .insert(releases)
-      .values({ appId: input.appId, version, buildId: input.buildId, imageDigest: input.imageDigest, env: app.env })
+      .values({ appId: input.appId, version, buildId: input.buildId, imageDigest: input.imageDigest, source: input.source ?? 'build', env: input.env ?? app.env })
       .returning();
     return row!;
   });
@@ -40,7 +49,7 @@ export async function createRelease(
   return release.id;
 }
 
-async function insertWithNextVersion<T>(ctx: WorkerContext, appId: string, insert: (version: number) => Promise<T>): Promise<T> {
+async function insertWithNextVersion<T>(ctx: Pick<WorkerContext, 'db'>, appId: string, insert: (version: number) => Promise<T>): Promise<T> {
   for (let attempt = 1; ; attempt += 1) {
     const version = await nextReleaseVersion(ctx.db, appId);
     try {

@@ -108,6 +108,13 @@ describe('app settings', () => {
     expect(stored.env).toEqual({ GREETING: 'hi', PORT: '5000' });
   });
 
+  it('accepts the environment in the shape GET returns', async () => {
+    const response = await api.request('PUT', '/v1/apps/configured/env', { json: { env: { MODE: 'wrapped' } } });
+    expect(response.status).toBe(200);
+    const stored = await (await api.request('GET', '/v1/apps/configured/env')).json();
+    expect(stored.env).toEqual({ MODE: 'wrapped' });
+  });
+
   it.each([['1ABC'], ['A-B'], ['']])('rejects the variable name %j', async (name) => {
     const response = await api.request('PUT', '/v1/apps/configured/env', { json: { [name]: 'x' } });
     expect(response.status).toBe(400);

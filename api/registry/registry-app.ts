@@ -1,0 +1,114 @@
+import path from 'node:path';
+import { Hono, type Context } from 'hono';
+import type { BlobStore } from '../../shared/blobs/blob-store.ts';
+import type { Config } from '../../shared/config.ts';
+import type { Database } from '../../shared/db/database.ts';
+import type { Logger } from '../../shared/logger.ts';
+import { getBlob } from './blob-handlers.ts';
+import { listCatalogPage, listTagsPage } from './list-handlers.ts';
+import { getManifest, putManifest } from './manifest-handlers.ts';
+import { authenticate, challengeError, isAllowed, type RegistryPrincipal } from './registry-auth.ts';
+import { API_VERSION_HEADER, handleRegistryError, RegistryError } from './registry-errors.ts';
+import { isReadRequest, matchRegistryRoute, ROUTE_METHODS, type RegistryRoute } from './registry-paths.ts';
+import { RegistryTokenSigner, type AccessEntry } from './registry-tokens.ts';
+import { openRepository } from './repositories.ts';
+import { handleTokenRequest } from './token-route.ts';
+import { appendChunk, cancelUpload, finishUpload, startUpload, uploadStatus, type UploadDeps } from './upload-handlers.ts';
+import { UploadSessions } from './upload-sessions.ts';
+
+export interface RegistryDeps {
+  config: Config;
+  db: Database;
+  blobs: BlobStore;
+  log: Logger;
+}
+
+/**
+ * The OCI distribution API (spec v1.1) for `/v2`: pulls of apps (tags `latest` and `vN`
+ * per release, plus pushed tags) and of stored images, pushes of blobs and manifests, and
+ * the token endpoint. Mount it at `/v2`, outside `/v1`'s token middleware, because it
+ * checks credentials itself and returns errors in the spec's format.
+ */
+export function registryRoutes(deps: RegistryDeps): Hono {
+  const log = deps.log.child({ component: 'registry' });
+  const uploads = new UploadSessions(path.join(deps.config.dataDir, 'registry-uploads'), log);
+  let signer: Promise<RegistryTokenSigner> | undefined;
+  const openSigner = () => {
+    signer ??= RegistryTokenSigner.open(deps.config.dataDir).catch((error: unknown) => {
+      signer = undefined;
+      throw error;
+    });
+    return signer;
+  };
+
+  const routes = new Hono();
+  routes.onError((error, c) => handleRegistryError(error, c, log));
+  routes.use('*', async (c, next) => {
+    for (const [name, value] of Object.entries(API_VERSION_HEADER)) c.header(name, value);
+    await next();
+  });
+  routes.on(['GET', 'POST'], '/token', async (c) => handleTokenRequest(c, { db: deps.db, signer: await openSigner(), log }));
+  routes.all('*', async (c) => {
+    const route = matchRegistryRoute(c.req.path);
+    if (!route) throw new RegistryError('UNSUPPORTED', `No registry endpoint is at ${c.req.method} ${c.req.path}.`, { status: 404 });
+    if (!ROUTE_METHODS[route.kind].includes(c.req.method)) {
+      throw new RegistryError('UNSUPPORTED', `${c.req.method} is not supported on ${c.req.path}; this registry never deletes manifests or blobs.`, {
+        headers: { Allow: ROUTE_METHODS[route.kind].join(', ') },
+      });
+    }
+
+    const principal = await authorize(c, deps.db, await openSigner(), route);
+    return dispatch(c, route, principal, { ...deps, uploads, log });
+  });
+  return routes;
+}
+
+/** Returns the access a request needs: pull to read a repository, pull and push to write one. */
+function neededAccess(route: RegistryRoute, method: string): AccessEntry | null {
+  if (route.kind === 'base') return null;
+  if (route.kind === 'catalog') return { type: 'registry', name: 'catalog', actions: ['*'] };
+
+  const reads = isReadRequest(method) && route.kind !== 'upload';
+  return { type: 'repository', name: route.name, actions: reads ? ['pull'] : ['pull', 'push'] };
+}
+
+async function authorize(c: Context, db: Database, signer: RegistryTokenSigner, route: RegistryRoute): Promise<RegistryPrincipal> {
+  const needed = neededAccess(route, c.req.method);
+  const result = await authenticate(db, signer, c.req.header('authorization'));
+  if (result === 'missing' || result === 'invalid') throw challengeError(c, needed, result);
+  if (needed && !isAllowed(result, needed)) throw challengeError(c, needed, 'insufficient_scope');
+  return result;
+}
+
+async function dispatch(c: Context, route: RegistryRoute, principal: RegistryPrincipal, deps: RegistryDeps & UploadDeps): Promise<Response> {
+  const method = c.req.method;
+  switch (route.kind) {
+    case 'base':
+      return c.json({});
+    case 'catalog':
+      return listCatalogPage(c, deps.db);
+    case 'tags':
+      return listTagsPage(c, deps.db, await openRepository(deps.db, route.name, 'pull'));
+    case 'manifest': {
+      const repository = await openRepository(deps.db, route.name, isReadRequest(method) ? 'pull' : 'push');
+      return isReadRequest(method) ? getManifest(c, deps, repository, route.reference) : putManifest(c, deps, repository, route.reference);
+    }
+    case 'blob':
+      // A client checks for blobs before its first push to a new image name, so reads of
+      // blobs do not require the name to have a tag yet.
+      return getBlob(c, deps.blobs, await openRepository(deps.db, route.name, 'push'), route.digest);
+    case 'uploads': {
+      const repository = await openRepository(deps.db, route.name, 'push');
+      const mayPull = (name: string) => isAllowed(principal, { type: 'repository', name, actions: ['pull'] });
+      return startUpload(c, deps, repository, mayPull);
+    }
+    case 'upload': {
+      const repository = await openRepository(deps.db, route.name, 'push');
+      const session = await deps.uploads.open(route.uploadId, repository.name);
+      if (method === 'GET') return uploadStatus(c, deps, session);
+      if (method === 'PATCH') return appendChunk(c, deps, session);
+      if (method === 'PUT') return finishUpload(c, deps, repository, session);
+      return cancelUpload(c, deps, session);
+    }
+  }
+}

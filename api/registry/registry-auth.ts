@@ -1,0 +1,74 @@
+import type { Context } from 'hono';
+import type { Database } from '../../shared/db/database.ts';
+import { verifyApiToken } from '../auth/api-tokens.ts';
+import { RegistryError } from './registry-errors.ts';
+import { formatScope, grants, REGISTRY_SERVICE, type AccessEntry, type RegistryTokenSigner } from './registry-tokens.ts';
+
+/**
+ * The sender of a request. An API token (by basic auth or directly as a bearer token) may do
+ * everything. A bearer token from `/v2/token` may do what its access list grants.
+ */
+export type RegistryPrincipal = { tokenId: string; access: 'all' } | { tokenId: string; access: AccessEntry[] };
+
+export type CredentialsResult = RegistryPrincipal | 'missing' | 'invalid';
+
+/** Reads basic credentials (any user, the API token as password) from an Authorization header. */
+export function readBasicPassword(header: string | undefined): string | null {
+  const match = /^Basic\s+(\S+)$/i.exec(header ?? '');
+  if (!match) return null;
+
+  const decoded = Buffer.from(match[1]!, 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  return colon === -1 ? null : decoded.slice(colon + 1);
+}
+
+/** Checks a request's Authorization header against API tokens and the registry's own bearer tokens. */
+export async function authenticate(db: Database, signer: RegistryTokenSigner, header: string | undefined): Promise<CredentialsResult> {
+  if (!header) return 'missing';
+
+  const password = readBasicPassword(header);
+  if (password !== null) {
+    const tokenId = await verifyApiToken(db, password);
+    return tokenId ? { tokenId, access: 'all' } : 'invalid';
+  }
+
+  const bearer = /^Bearer\s+(\S+)$/i.exec(header)?.[1];
+  if (!bearer) return 'invalid';
+  const apiTokenId = await verifyApiToken(db, bearer);
+  if (apiTokenId) return { tokenId: apiTokenId, access: 'all' };
+
+  const verified = signer.verify(bearer);
+  return verified ? { tokenId: verified.subject, access: verified.access } : 'invalid';
+}
+
+export function isAllowed(principal: RegistryPrincipal, needed: AccessEntry): boolean {
+  if (principal.access === 'all') return true;
+  const access = principal.access;
+  return needed.actions.every((action) => grants(access, needed.type, needed.name, action));
+}
+
+/**
+ * Makes the 401 that starts Docker's token flow: the client fetches a token for `scope` from
+ * the realm with its credentials and repeats the request with it. The realm is this
+ * server's own `/v2/token`, at the address the client used; `X-Forwarded-Proto` keeps it
+ * https behind a TLS proxy.
+ */
+export function challengeError(c: Context, needed: AccessEntry | null, reason: 'missing' | 'invalid' | 'insufficient_scope'): RegistryError {
+  const url = new URL(c.req.url);
+  const protocol = c.req.header('x-forwarded-proto')?.split(',')[0]?.trim() ?? url.protocol.replace(':', '');
+  const host = c.req.header('host') ?? url.host;
+  const parts = [`realm="${protocol}://${host}/v2/token"`, `service="${REGISTRY_SERVICE}"`];
+  if (needed) parts.push(`scope="${formatScope(needed)}"`);
+  if (reason === 'invalid') parts.push('error="invalid_token"');
+  if (reason === 'insufficient_scope') parts.push('error="insufficient_scope"');
+
+  const messages = {
+    missing: 'Authentication required: log in with any user name and a Slipway API token as the password (the admin token is in <data dir>/admin-token).',
+    invalid: 'The credentials are not valid: use a Slipway API token as the password, or fetch a new bearer token from /v2/token.',
+    insufficient_scope: `The bearer token does not grant ${needed ? formatScope(needed) : 'this request'}: fetch a token for that scope from /v2/token.`,
+  } as const;
+  return new RegistryError('UNAUTHORIZED', messages[reason], {
+    headers: { 'WWW-Authenticate': `Bearer ${parts.join(',')}` },
+    detail: needed ? { scope: formatScope(needed) } : {},
+  });
+}

@@ -1,0 +1,1 @@
+ALTER TABLE "machines" ADD COLUMN "last_exit" jsonb;

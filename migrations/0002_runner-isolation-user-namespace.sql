@@ -1,0 +1,1 @@
+ALTER TABLE "apps" ADD COLUMN "user_namespace" boolean DEFAULT false NOT NULL;
