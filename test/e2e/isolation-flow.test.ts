@@ -29,7 +29,7 @@ const PROBE_SCRIPT = [
   "printf 'Content-Type: text/plain\\r\\n\\r\\n'",
   'target=$(echo "$QUERY_STRING" | tr "+" " ")',
   // Exit 1 means the connection failed; a connection that stays open ends at the timeout (143).
-  'timeout 6 nc -w 3 $target < /dev/null 2>&1',
+  'timeout 4 nc -w 1 $target < /dev/null 2>&1',
   'echo "exit $?"',
   '',
 ].join('\n');

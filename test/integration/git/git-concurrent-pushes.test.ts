@@ -13,7 +13,7 @@ import { GitClient, remoteBranch, repositoryUrl } from './support/git-client.ts'
  * build sleeps far longer than the second push takes to arrive (well under a second on
  * loopback), and in the last case far longer than the 1 s wait limit.
  */
-const SLOW_STEP = 'RUN echo slow build && sleep 6';
+const SLOW_STEP = 'RUN echo slow build && sleep 3';
 
 let patient: SlipwayServer;
 let impatient: SlipwayServer;
