@@ -10,8 +10,7 @@ import { ADMIN_OWNER } from '../auth/api-tokens.ts';
  * Lets a token reach `/apps/:app` and everything below it only for apps of its own owner;
  * admin tokens reach every app. Another owner's app gets the same 404 as a missing one,
  * so a token cannot learn which names other owners use. Runs after requireToken.
- * TODO: builds and deploys addressed by id (/v1/builds/:id, /v1/deploys/:id) are not
- * checked yet, so a token that learns another owner's build id can read its output.
+ * Builds and deploys addressed by id check `mayReachOwner` on the app they belong to.
  */
 export function requireAppAccess(db: Database): MiddlewareHandler<ApiEnv> {
   return async (c, next) => {
@@ -20,7 +19,12 @@ export function requireAppAccess(db: Database): MiddlewareHandler<ApiEnv> {
     if (owner === ADMIN_OWNER || !name) return next();
 
     const [app] = await db.select({ owner: apps.owner }).from(apps).where(eq(apps.name, name));
-    if (app && app.owner !== owner) throw new AppNotFoundError(name);
+    if (app && !mayReachOwner(owner, app.owner)) throw new AppNotFoundError(name);
     return next();
   };
+}
+
+/** Whether a request acting for `requestOwner` may see what belongs to `resourceOwner`. */
+export function mayReachOwner(requestOwner: string, resourceOwner: string): boolean {
+  return requestOwner === ADMIN_OWNER || requestOwner === resourceOwner;
 }

@@ -12,6 +12,7 @@ import { parseBuildSecrets } from '../deploys/build-secrets.ts';
 import { validateDockerfilePath } from '../../shared/build-context/context-paths.ts';
 import { appUrl } from '../../shared/config.ts';
 import { isUuid } from '../uuid.ts';
+import { mayReachOwner } from '../middleware/app-access.ts';
 
 export function deployRoutes(deps: ApiDeps): Hono<ApiEnv> {
   const { db, config } = deps;
@@ -38,14 +39,15 @@ export function deployRoutes(deps: ApiDeps): Hono<ApiEnv> {
     const id = c.req.param('id');
     const [row] = isUuid(id)
       ? await db
-          .select({ deploy: deploys, app: apps.name, build: builds, release: releases })
+          .select({ deploy: deploys, app: apps.name, owner: apps.owner, build: builds, release: releases })
           .from(deploys)
           .innerJoin(apps, eq(apps.id, deploys.appId))
           .leftJoin(builds, eq(builds.id, deploys.buildId))
           .leftJoin(releases, eq(releases.id, deploys.releaseId))
           .where(eq(deploys.id, id))
       : [];
-    if (!row) throw new NotFoundError('DEPLOY_NOT_FOUND', `Deploy ${JSON.stringify(id)} does not exist.`, { details: { id } });
+    // Another owner's deploy gets the same 404 as a missing one.
+    if (!row || !mayReachOwner(c.get('owner'), row.owner)) throw new NotFoundError('DEPLOY_NOT_FOUND', `Deploy ${JSON.stringify(id)} does not exist.`, { details: { id } });
 
     return c.json({
       id: row.deploy.id,

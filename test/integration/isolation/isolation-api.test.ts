@@ -1,4 +1,7 @@
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTempFolder, writeArchive } from '../../../shared/build-context/testing/archive-fixtures.ts';
 import { startApiHarness, type ApiHarness } from '../../support/api-harness.ts';
 
 let api: ApiHarness;
@@ -47,6 +50,37 @@ describe('owners', () => {
 
     expect(response.status).toBe(404);
     expect(await (await api.request('GET', '/v1/apps/web/ports')).json()).toEqual([]);
+  });
+
+  describe("another owner's deploy", () => {
+    let deployId: string;
+    let buildId: string;
+
+    beforeAll(async () => {
+      const scratch = await createTempFolder();
+      const file = path.join(scratch.path, 'context.tar');
+      await writeArchive(file, [{ name: 'Dockerfile', content: 'FROM scratch\nCMD ["true"]\n' }]);
+      const response = await api.request('POST', '/v1/apps/web/deploys', { body: new Blob([await readFile(file)]), headers: { 'content-type': 'application/x-tar' } });
+      await scratch.remove();
+      expect(response.status).toBe(202);
+      ({ id: deployId, build: { id: buildId } } = await response.json());
+    });
+
+    it.each([
+      ['the deploy', () => `/v1/deploys/${deployId}`, 'DEPLOY_NOT_FOUND'],
+      ['the build', () => `/v1/builds/${buildId}`, 'BUILD_NOT_FOUND'],
+      ['the build output', () => `/v1/builds/${buildId}/logs`, 'BUILD_NOT_FOUND'],
+    ])('answers 404 for %s, as for a missing one', async (_what, url, code) => {
+      const response = await asBob('GET', url());
+
+      expect(response.status).toBe(404);
+      expect((await response.json()).error.code).toBe(code);
+    });
+
+    it('shows the deploy and its build to an admin token', async () => {
+      expect((await api.request('GET', `/v1/deploys/${deployId}`)).status).toBe(200);
+      expect((await api.request('GET', `/v1/builds/${buildId}`)).status).toBe(200);
+    });
   });
 
   it('creates tokens only with an admin token', async () => {
