@@ -2,14 +2,14 @@ import { createHash, randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { count, eq } from 'drizzle-orm';
+import { ADMIN_OWNER } from '../../shared/apps/owners.ts';
 import type { Database } from '../../shared/db/database.ts';
 import { apiTokens } from '../../shared/db/schema.ts';
 
+export { ADMIN_OWNER };
+
 /** Tokens look like `swt_<43 base64url characters>` (32 random bytes). */
 const TOKEN_PREFIX = 'swt_';
-
-/** The owner of the first token; its tokens may act on every owner's apps and make tokens for other owners. */
-export const ADMIN_OWNER = 'admin';
 
 export function hashToken(token: string): string {
   return createHash('sha256').update(token).digest('hex');

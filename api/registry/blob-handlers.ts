@@ -50,9 +50,8 @@ export function parseRange(header: string | undefined, size: number): ByteRange 
 
 /** GET and HEAD of `/v2/<name>/blobs/<digest>`, streamed from the blob store, with single Range requests. */
 export async function getBlob(c: Context, blobs: BlobStore, repository: Repository, digestText: string): Promise<Response> {
-  // TODO: blobs are not linked to repositories, so any stored blob (build contexts and build
-  // logs included) is served by digest under any served name. Only API token holders can
-  // read it, and every token may read every app today; per-owner tokens need the link.
+  // The caller checks that an owner's token reads only blobs its repository holds
+  // (repository-blobs.ts); an admin token reads any stored blob.
   const digest = parseBlobDigest(digestText);
   const stat = await blobs.stat(digest);
   if (!stat) {

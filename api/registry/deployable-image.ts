@@ -1,6 +1,7 @@
 import type { BlobStore } from '../../shared/blobs/blob-store.ts';
 import type { Database } from '../../shared/db/database.ts';
 import { NotFoundError, ValidationError } from '../../shared/errors.ts';
+import { resolveImageForOwner } from '../../shared/images/image-reach.ts';
 import type { ImageStore } from '../../shared/images/image-store.ts';
 import { assertSupportedLayer } from '../../shared/layers/layer-compression.ts';
 import type { Digest } from '../../shared/oci/digest.ts';
@@ -9,6 +10,8 @@ import type { ImageIndex, StoredImage } from '../../shared/oci/image-types.ts';
 import { DEFAULT_PLATFORM, selectPlatformManifest } from '../../shared/registry/platform.ts';
 import { loadManifest } from './manifest-handlers.ts';
 import { isValidTag } from './registry-names.ts';
+import { ADMIN_OWNER } from '../auth/api-tokens.ts';
+import { repositoryReferencesBlob } from './repository-blobs.ts';
 import { openRepository, resolveTag } from './repositories.ts';
 
 export interface DeployableImageDeps {
@@ -32,11 +35,11 @@ export interface DeployableImage {
  * through the registry's names. Any other reference resolves in the image store, as FROM
  * does, and is never pulled from another registry here.
  */
-export async function resolveDeployableImage(deps: DeployableImageDeps, input: string, requestHost: string | undefined): Promise<DeployableImage> {
+export async function resolveDeployableImage(deps: DeployableImageDeps, input: string, requestHost: string | undefined, owner: string): Promise<DeployableImage> {
   const reference = parseImageReference(input);
   const digest = isThisRegistry(reference.registry, requestHost, deps.apiPort)
-    ? await resolveInRegistry(deps.db, reference)
-    : await deps.images.resolve(reference);
+    ? await resolveInRegistry(deps, reference, owner)
+    : await resolveImageForOwner(deps, reference, owner);
   if (!digest) {
     throw new NotFoundError('IMAGE_NOT_FOUND', `Image ${input} is not in this server's registry or image store: push it first, for example with "skopeo copy <source> docker://<api host>/<app>:<tag>".`, {
       details: { reference: input },
@@ -54,12 +57,16 @@ export function isThisRegistry(registry: string, requestHost: string | undefined
   return [`localhost:${apiPort}`, `127.0.0.1:${apiPort}`, `[::1]:${apiPort}`].includes(host);
 }
 
-async function resolveInRegistry(db: Database, reference: ImageReference): Promise<Digest | null> {
-  const repository = await openRepository(db, reference.repository, 'pull').catch(() => null);
+/** Resolves a reference to this registry as `owner` may pull it; another owner's app or digest reads as missing. */
+async function resolveInRegistry(deps: DeployableImageDeps, reference: ImageReference, owner: string): Promise<Digest | null> {
+  const repository = await openRepository(deps.db, reference.repository, 'pull', owner).catch(() => null);
   if (!repository) return null;
-  if (reference.digest) return reference.digest;
+  if (reference.digest) {
+    const reachable = owner === ADMIN_OWNER || (await repositoryReferencesBlob(deps.db, deps.blobs, repository, reference.digest));
+    return reachable ? reference.digest : null;
+  }
   const tag = reference.tag ?? 'latest';
-  return isValidTag(tag) ? resolveTag(db, repository, tag) : null;
+  return isValidTag(tag) ? resolveTag(deps.db, repository, tag) : null;
 }
 
 /**

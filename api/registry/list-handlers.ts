@@ -37,8 +37,8 @@ export async function listTagsPage(c: Context, db: Database, repository: Reposit
 }
 
 /** GET of `/v2/_catalog`: the apps and the image names of the image store. */
-export async function listCatalogPage(c: Context, db: Database): Promise<Response> {
-  const page = paginate(await listRepositories(db), c.req.query('n'), c.req.query('last'));
+export async function listCatalogPage(c: Context, db: Database, owner: string): Promise<Response> {
+  const page = paginate(await listRepositories(db, owner), c.req.query('n'), c.req.query('last'));
   if (page.next !== undefined) setNextLink(c, '/v2/_catalog', c.req.query('n'), page.next);
   return c.json({ repositories: page.entries });
 }

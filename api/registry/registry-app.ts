@@ -12,6 +12,9 @@ import { API_VERSION_HEADER, handleRegistryError, RegistryError } from './regist
 import { isReadRequest, matchRegistryRoute, ROUTE_METHODS, type RegistryRoute } from './registry-paths.ts';
 import { RegistryTokenSigner, type AccessEntry } from './registry-tokens.ts';
 import { openRepository } from './repositories.ts';
+import { repositoryReferencesBlob } from './repository-blobs.ts';
+import { ADMIN_OWNER } from '../auth/api-tokens.ts';
+import { isDigest, type Digest } from '../../shared/oci/digest.ts';
 import { handleTokenRequest } from './token-route.ts';
 import { appendChunk, cancelUpload, finishUpload, startUpload, uploadStatus, type UploadDeps } from './upload-handlers.ts';
 import { UploadSessions } from './upload-sessions.ts';
@@ -82,28 +85,33 @@ async function authorize(c: Context, db: Database, signer: RegistryTokenSigner, 
 
 async function dispatch(c: Context, route: RegistryRoute, principal: RegistryPrincipal, deps: RegistryDeps & UploadDeps): Promise<Response> {
   const method = c.req.method;
+  const { owner } = principal;
   switch (route.kind) {
     case 'base':
       return c.json({});
     case 'catalog':
-      return listCatalogPage(c, deps.db);
+      return listCatalogPage(c, deps.db, owner);
     case 'tags':
-      return listTagsPage(c, deps.db, await openRepository(deps.db, route.name, 'pull'));
+      return listTagsPage(c, deps.db, await openRepository(deps.db, route.name, 'pull', owner));
     case 'manifest': {
-      const repository = await openRepository(deps.db, route.name, isReadRequest(method) ? 'pull' : 'push');
+      const repository = await openRepository(deps.db, route.name, isReadRequest(method) ? 'pull' : 'push', owner);
       return isReadRequest(method) ? getManifest(c, deps, repository, route.reference) : putManifest(c, deps, repository, route.reference);
     }
-    case 'blob':
+    case 'blob': {
       // A client checks for blobs before its first push to a new image name, so reads of
       // blobs do not require the name to have a tag yet.
-      return getBlob(c, deps.blobs, await openRepository(deps.db, route.name, 'push'), route.digest);
+      const repository = await openRepository(deps.db, route.name, owner === ADMIN_OWNER ? 'push' : 'pull', owner);
+      if (owner !== ADMIN_OWNER && isDigest(route.digest) && !(await repositoryReferencesBlob(deps.db, deps.blobs, repository, route.digest))) {
+        throw new RegistryError('BLOB_UNKNOWN', `Blob ${route.digest} is unknown in repository ${repository.name}.`, { detail: { name: repository.name, digest: route.digest } });
+      }
+      return getBlob(c, deps.blobs, repository, route.digest);
+    }
     case 'uploads': {
-      const repository = await openRepository(deps.db, route.name, 'push');
-      const mayPull = (name: string) => isAllowed(principal, { type: 'repository', name, actions: ['pull'] });
-      return startUpload(c, deps, repository, mayPull);
+      const repository = await openRepository(deps.db, route.name, 'push', owner);
+      return startUpload(c, deps, repository, (from, digest) => mayMount(principal, deps, from, digest));
     }
     case 'upload': {
-      const repository = await openRepository(deps.db, route.name, 'push');
+      const repository = await openRepository(deps.db, route.name, 'push', owner);
       const session = await deps.uploads.open(route.uploadId, repository.name);
       if (method === 'GET') return uploadStatus(c, deps, session);
       if (method === 'PATCH') return appendChunk(c, deps, session);
@@ -111,4 +119,12 @@ async function dispatch(c: Context, route: RegistryRoute, principal: RegistryPri
       return cancelUpload(c, deps, session);
     }
   }
+}
+
+/** A blob mounts from another repository only when the sender could pull it from there. */
+async function mayMount(principal: RegistryPrincipal, deps: RegistryDeps, from: string, digest: Digest): Promise<boolean> {
+  if (!isAllowed(principal, { type: 'repository', name: from, actions: ['pull'] })) return false;
+  if (principal.owner === ADMIN_OWNER) return true;
+  const source = await openRepository(deps.db, from, 'pull', principal.owner).catch(() => null);
+  return source !== null && (await repositoryReferencesBlob(deps.db, deps.blobs, source, digest));
 }

@@ -1,14 +1,15 @@
 import type { Context } from 'hono';
 import type { Database } from '../../shared/db/database.ts';
-import { verifyApiToken } from '../auth/api-tokens.ts';
+import { findApiToken } from '../auth/api-tokens.ts';
 import { RegistryError } from './registry-errors.ts';
 import { formatScope, grants, REGISTRY_SERVICE, type AccessEntry, type RegistryTokenSigner } from './registry-tokens.ts';
 
 /**
- * The sender of a request. An API token (by basic auth or directly as a bearer token) may do
- * everything. A bearer token from `/v2/token` may do what its access list grants.
+ * The sender of a request and the owner it acts for. An API token (by basic auth or
+ * directly as a bearer token) may do every action; a bearer token from `/v2/token` may do
+ * what its access list grants. Either way only on the owner's apps (repositories.ts).
  */
-export type RegistryPrincipal = { tokenId: string; access: 'all' } | { tokenId: string; access: AccessEntry[] };
+export type RegistryPrincipal = { tokenId: string; owner: string; access: 'all' | AccessEntry[] };
 
 export type CredentialsResult = RegistryPrincipal | 'missing' | 'invalid';
 
@@ -28,17 +29,17 @@ export async function authenticate(db: Database, signer: RegistryTokenSigner, he
 
   const password = readBasicPassword(header);
   if (password !== null) {
-    const tokenId = await verifyApiToken(db, password);
-    return tokenId ? { tokenId, access: 'all' } : 'invalid';
+    const token = await findApiToken(db, password);
+    return token ? { tokenId: token.id, owner: token.owner, access: 'all' } : 'invalid';
   }
 
   const bearer = /^Bearer\s+(\S+)$/i.exec(header)?.[1];
   if (!bearer) return 'invalid';
-  const apiTokenId = await verifyApiToken(db, bearer);
-  if (apiTokenId) return { tokenId: apiTokenId, access: 'all' };
+  const apiToken = await findApiToken(db, bearer);
+  if (apiToken) return { tokenId: apiToken.id, owner: apiToken.owner, access: 'all' };
 
   const verified = signer.verify(bearer);
-  return verified ? { tokenId: verified.subject, access: verified.access } : 'invalid';
+  return verified ? { tokenId: verified.subject, owner: verified.owner, access: verified.access } : 'invalid';
 }
 
 export function isAllowed(principal: RegistryPrincipal, needed: AccessEntry): boolean {

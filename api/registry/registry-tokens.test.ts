@@ -45,13 +45,13 @@ describe('RegistryTokenSigner', () => {
   });
 
   it('verifies a token it issued', () => {
-    const issued = signer.issue('token-id', access);
+    const issued = signer.issue({ tokenId: 'token-id', owner: 'alice' }, access);
 
-    expect(signer.verify(issued.token)).toEqual({ subject: 'token-id', access });
+    expect(signer.verify(issued.token)).toEqual({ subject: 'token-id', owner: 'alice', access });
   });
 
   it('keeps one secret across opens of the same data folder', async () => {
-    const issued = signer.issue('token-id', access);
+    const issued = signer.issue({ tokenId: 'token-id', owner: 'alice' }, access);
 
     expect((await RegistryTokenSigner.open(dataDir)).verify(issued.token)?.subject).toBe('token-id');
   });
@@ -61,7 +61,7 @@ describe('RegistryTokenSigner', () => {
     try {
       const other = await RegistryTokenSigner.open(otherDir);
 
-      expect(signer.verify(other.issue('token-id', access).token)).toBeNull();
+      expect(signer.verify(other.issue({ tokenId: 'token-id', owner: 'alice' }, access).token)).toBeNull();
     } finally {
       await rm(otherDir, { recursive: true, force: true });
     }
@@ -69,7 +69,7 @@ describe('RegistryTokenSigner', () => {
 
   it('rejects a token after its lifetime', () => {
     const issuedAt = Date.now();
-    const issued = signer.issue('token-id', access, issuedAt);
+    const issued = signer.issue({ tokenId: 'token-id', owner: 'alice' }, access, issuedAt);
 
     expect(signer.verify(issued.token, issuedAt + (TOKEN_LIFETIME_S - 1) * 1000)).not.toBeNull();
     expect(signer.verify(issued.token, issuedAt + (TOKEN_LIFETIME_S + 60) * 1000)).toBeNull();

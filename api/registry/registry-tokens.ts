@@ -23,9 +23,16 @@ export interface IssuedToken {
   issuedAt: string;
 }
 
+/** Whom a bearer token is issued for: an API token and the owner it acts for. */
+export interface TokenSubject {
+  tokenId: string;
+  owner: string;
+}
+
 export interface VerifiedToken {
   /** The id of the API token the bearer token was issued for. */
   subject: string;
+  owner: string;
   access: AccessEntry[];
 }
 
@@ -67,15 +74,15 @@ export class RegistryTokenSigner {
     return new RegistryTokenSigner(await loadOrCreateSecret(path.join(dataDir, 'registry-token-key')));
   }
 
-  issue(subject: string, access: AccessEntry[], nowMs = Date.now()): IssuedToken {
+  issue(subject: TokenSubject, access: AccessEntry[], nowMs = Date.now()): IssuedToken {
     const now = Math.floor(nowMs / 1000);
     const header = { alg: 'HS256', typ: 'JWT' };
-    const claims = { iss: REGISTRY_SERVICE, sub: subject, aud: REGISTRY_SERVICE, iat: now, nbf: now, exp: now + TOKEN_LIFETIME_S, jti: randomUUID(), access };
+    const claims = { iss: REGISTRY_SERVICE, sub: subject.tokenId, owner: subject.owner, aud: REGISTRY_SERVICE, iat: now, nbf: now, exp: now + TOKEN_LIFETIME_S, jti: randomUUID(), access };
     const unsigned = `${encodePart(header)}.${encodePart(claims)}`;
     return { token: `${unsigned}.${this.sign(unsigned)}`, expiresIn: TOKEN_LIFETIME_S, issuedAt: new Date(now * 1000).toISOString() };
   }
 
-  /** Returns the token's subject and access, or null for a token that is malformed, forged, expired or for another service. */
+  /** Returns the token's subject, owner and access, or null for a token that is malformed, forged, expired, for another service or without an owner. */
   verify(token: string, nowMs = Date.now()): VerifiedToken | null {
     const parts = token.split('.');
     if (parts.length !== 3) return null;
@@ -86,10 +93,10 @@ export class RegistryTokenSigner {
 
     const payload = decodePart(claims);
     const now = Math.floor(nowMs / 1000);
-    if (!payload || payload.aud !== REGISTRY_SERVICE || typeof payload.sub !== 'string') return null;
+    if (!payload || payload.aud !== REGISTRY_SERVICE || typeof payload.sub !== 'string' || typeof payload.owner !== 'string') return null;
     if (typeof payload.exp !== 'number' || payload.exp + CLOCK_SKEW_S <= now) return null;
     if (typeof payload.nbf === 'number' && payload.nbf - CLOCK_SKEW_S > now) return null;
-    return { subject: payload.sub, access: Array.isArray(payload.access) ? (payload.access as AccessEntry[]) : [] };
+    return { subject: payload.sub, owner: payload.owner, access: Array.isArray(payload.access) ? (payload.access as AccessEntry[]) : [] };
   }
 
   private sign(unsigned: string): string {

@@ -3,6 +3,8 @@ import type { AppRow } from '../../shared/apps/app-records.ts';
 import type { Database } from '../../shared/db/database.ts';
 import { apps, imageTags, releases } from '../../shared/db/schema.ts';
 import type { Digest } from '../../shared/oci/digest.ts';
+import { ADMIN_OWNER } from '../auth/api-tokens.ts';
+import { mayReachOwner } from '../middleware/app-access.ts';
 import { RegistryError } from './registry-errors.ts';
 import { isReleaseTag, parseRepositoryName, PUSHED_TAGS_PREFIX, pushedTagsName, type RepositoryTarget } from './registry-names.ts';
 
@@ -18,14 +20,17 @@ export interface Repository {
 }
 
 /**
- * Resolves a repository name. An app must exist. An image repository must have a tag to
- * be read, but a push may start a new one: that is how a base image is pushed for FROM.
+ * Resolves a repository name for a request acting for `owner`. An app must exist and
+ * belong to the owner; an admin reaches every app. Another owner's app is reported as
+ * unknown, as a missing one is, so names do not leak. An image repository must have a
+ * tag to be read, but a push may start a new one: that is how a base image is pushed for
+ * FROM. Image names are shared by every owner's builds, so only an admin pushes them.
  */
-export async function openRepository(db: Database, name: string, purpose: 'pull' | 'push'): Promise<Repository> {
+export async function openRepository(db: Database, name: string, purpose: 'pull' | 'push', owner: string): Promise<Repository> {
   const target = parseRepositoryName(name);
   if (target.kind === 'app') {
     const [app] = await db.select().from(apps).where(eq(apps.name, target.name));
-    if (!app) {
+    if (!app || !mayReachOwner(owner, app.owner)) {
       throw new RegistryError('NAME_UNKNOWN', `Repository ${JSON.stringify(name)} is unknown: no app has that name. Create it with "slipway apps create ${name}".`, {
         detail: { name },
       });
@@ -33,6 +38,13 @@ export async function openRepository(db: Database, name: string, purpose: 'pull'
     return { name, target, app, tagsName: pushedTagsName(app.id) };
   }
 
+  if (purpose === 'push' && owner !== ADMIN_OWNER) {
+    throw new RegistryError(
+      'DENIED',
+      `Repository ${JSON.stringify(name)} is not an app of yours, and image names outside apps are shared by every owner's builds, so only an admin token pushes them: push to one of your apps (<registry host>/<app>:<tag>) instead.`,
+      { detail: { name } },
+    );
+  }
   if (purpose === 'pull') {
     const [tagged] = await db.select({ tag: imageTags.tag }).from(imageTags).where(eq(imageTags.name, target.name)).limit(1);
     if (!tagged) throw new RegistryError('NAME_UNKNOWN', `Repository ${JSON.stringify(name)} is unknown: the image store has no tag under that name.`, { detail: { name } });
@@ -91,12 +103,12 @@ export async function setPushedTag(db: Database, repository: Repository, tag: st
 }
 
 /**
- * Lists every repository name in lexical order: the apps and the image names of the
- * image store. Used by `/v2/_catalog`; it reads all names, which stays cheap while an
- * install has thousands of them, not millions.
+ * Lists in lexical order the repository names an owner may pull: its apps (every app for
+ * an admin) and the image names of the image store. Used by `/v2/_catalog`; it reads all
+ * names, which stays cheap while an install has thousands of them, not millions.
  */
-export async function listRepositories(db: Database): Promise<string[]> {
-  const appRows = await db.select({ name: apps.name }).from(apps);
+export async function listRepositories(db: Database, owner: string): Promise<string[]> {
+  const appRows = await (owner === ADMIN_OWNER ? db.select({ name: apps.name }).from(apps) : db.select({ name: apps.name }).from(apps).where(eq(apps.owner, owner)));
   const imageRows = await db.selectDistinct({ name: imageTags.name }).from(imageTags).where(not(like(imageTags.name, `${PUSHED_TAGS_PREFIX}%`)));
 
   const names = [...appRows, ...imageRows].map((row) => row.name).filter((name) => isServedName(name));

@@ -1,7 +1,7 @@
 import type { Context } from 'hono';
 import type { Database } from '../../shared/db/database.ts';
 import type { Logger } from '../../shared/logger.ts';
-import { verifyApiToken } from '../auth/api-tokens.ts';
+import { findApiToken } from '../auth/api-tokens.ts';
 import { readBasicPassword } from './registry-auth.ts';
 import { RegistryError } from './registry-errors.ts';
 import { parseScopes, type AccessEntry, type RegistryTokenSigner } from './registry-tokens.ts';
@@ -13,7 +13,7 @@ const REPOSITORY_ACTIONS = ['pull', 'push'];
  * Docker's token endpoint: `GET /v2/token?service=…&scope=…` with basic credentials (any
  * user, an API token as password), or the OAuth2 form `POST /v2/token` with
  * `grant_type=password` that containerd sends. The token grants every requested scope
- * that the registry implements, because an API token may do everything.
+ * that the registry implements; what the token's owner may reach is checked per request.
  */
 export async function handleTokenRequest(c: Context, deps: { db: Database; signer: RegistryTokenSigner; log: Logger }): Promise<Response> {
   const request = c.req.method === 'POST' ? await readOAuthForm(c) : { password: readBasicPassword(c.req.header('authorization')), scopes: c.req.queries('scope') ?? [] };
@@ -23,16 +23,16 @@ export async function handleTokenRequest(c: Context, deps: { db: Database; signe
     });
   }
 
-  const tokenId = await verifyApiToken(deps.db, request.password);
-  if (!tokenId) {
+  const apiToken = await findApiToken(deps.db, request.password);
+  if (!apiToken) {
     throw new RegistryError('UNAUTHORIZED', 'The password is not a valid Slipway API token: check SLIPWAY_TOKEN or <data dir>/admin-token.', {
       headers: { 'WWW-Authenticate': 'Basic realm="slipway-registry"' },
     });
   }
 
   const access = grantedAccess(parseScopes(request.scopes));
-  const issued = deps.signer.issue(tokenId, access);
-  deps.log.info({ tokenId, scopes: access.length }, 'registry token issued');
+  const issued = deps.signer.issue({ tokenId: apiToken.id, owner: apiToken.owner }, access);
+  deps.log.info({ tokenId: apiToken.id, owner: apiToken.owner, scopes: access.length }, 'registry token issued');
   return c.json({ token: issued.token, access_token: issued.token, expires_in: issued.expiresIn, issued_at: issued.issuedAt });
 }
 

@@ -19,12 +19,17 @@ export interface UploadDeps {
  * that the client may read, the blob is mounted at once (201). With `?digest=`, the body
  * is the whole blob (201). Otherwise a new upload starts (202) for PATCH and PUT.
  */
-export async function startUpload(c: Context, deps: UploadDeps, repository: Repository, mayPull: (name: string) => boolean): Promise<Response> {
+export async function startUpload(
+  c: Context,
+  deps: UploadDeps,
+  repository: Repository,
+  mayMount: (from: string, digest: Digest) => Promise<boolean>,
+): Promise<Response> {
   // TODO: pushed blobs have no size limit and unreferenced ones are never collected, so a
   // token holder can fill the blob store; a quota and a garbage collector are missing.
   const mount = c.req.query('mount');
   const from = c.req.query('from');
-  if (mount && isDigest(mount) && from && mayPull(from) && (await deps.blobs.stat(mount))) {
+  if (mount && isDigest(mount) && from && (await mayMount(from, mount)) && (await deps.blobs.stat(mount))) {
     deps.log.info({ repository: repository.name, digest: mount, from }, 'blob mounted');
     return blobCreated(c, repository, mount);
   }

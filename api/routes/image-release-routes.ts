@@ -28,6 +28,7 @@ export function imageReleaseRoutes(deps: ApiDeps): Hono<ApiEnv> {
       { db, blobs: deps.blobs, images: deps.images, apiPort: config.apiPort },
       body.image,
       c.req.header('host'),
+      c.get('owner'),
     );
 
     const [deploy] = await db.insert(deploys).values({ appId: app.id, status: 'releasing' }).returning();

@@ -1,4 +1,5 @@
 import { NotFoundError, ValidationError, errorMessage } from '../../shared/errors.ts';
+import { resolveImageForOwner } from '../../shared/images/image-reach.ts';
 import { formatImageReference, type ImageReference } from '../../shared/oci/image-reference.ts';
 import type { StoredImage } from '../../shared/oci/image-types.ts';
 import { pullImage } from '../../shared/registry/registry-client.ts';
@@ -21,7 +22,7 @@ const LOCAL_BASE_IMAGES = new Set(['docker.io/library/debian:bookworm']);
 export async function loadImage(session: BuildSession, reference: ImageReference, use: ImageUse, line: number): Promise<StoredImage> {
   const { images } = session.deps;
   const referenceText = formatImageReference(reference);
-  const stored = await images.resolve(reference);
+  const stored = await resolveImageForOwner(session.deps, reference, session.input.owner);
 
   let image: StoredImage;
   if (stored) {
@@ -75,3 +76,4 @@ function imageNotFound(reference: ImageReference, use: ImageUse, line: number, c
     { cause, details: { line, reference: referenceText } },
   );
 }
+

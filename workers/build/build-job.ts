@@ -64,6 +64,7 @@ export async function runBuildJob(ctx: WorkerContext, job: BuildJob): Promise<vo
         target: build.target ?? undefined,
         noCache: build.noCache,
         secrets,
+        owner: app?.owner,
         cacheMountScope: build.appId,
         output,
       },

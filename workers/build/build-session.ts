@@ -34,6 +34,13 @@ export interface BuildInput {
    */
   secrets?: ReadonlyMap<string, Buffer>;
   /**
+   * The owner of the app being built. The step cache is kept per owner, because a step's
+   * key leaves out its secrets and its output may hold what they fetched; and an owner's
+   * `FROM name@sha256:…` opens only images its tags and releases reach. Absent, the
+   * build shares one cache and may open any stored image (tests and tools).
+   */
+  owner?: string;
+  /**
    * Who owns the `RUN --mount=type=cache` folders of this build, normally the app id, so
    * builds of one app share their caches and other apps never see them.
    */
@@ -93,7 +100,7 @@ export class BuildSession {
     readonly deps: BuildDependencies,
     readonly plan: BuildPlan,
   ) {
-    this.cache = new BuildCache(deps.db, deps.blobs);
+    this.cache = new BuildCache(deps.db, deps.blobs, input.owner);
     this.sourceDateEpoch = parseSourceDateEpoch(input.buildArgs.SOURCE_DATE_EPOCH);
     this.idPart = input.buildId.replace(ID_CHARACTERS, '-').slice(0, MAX_ID_PART);
     this.disk = new DiskBudget(deps.diskLimitBytes ?? deps.config.buildDiskBytes);

@@ -6,6 +6,7 @@ import { readBlob } from '../../../shared/blobs/blob-store.ts';
 import { digestHex } from '../../../shared/oci/digest.ts';
 import type { StoredImage } from '../../../shared/oci/image-types.ts';
 import { MediaType } from '../../../shared/oci/media-types.ts';
+import { parseImageReference } from '../../../shared/oci/image-reference.ts';
 import { BUSYBOX_IMAGE, BuilderHarness } from './support/builder-harness.ts';
 import { addedLayers } from './support/layer-entries.ts';
 
@@ -160,6 +161,46 @@ describe('builder cache and export', () => {
     expect(first.image.config.history?.slice(1).map((entry) => entry.created)).toEqual(FILE_STEPS.concat('CMD').map(() => '2023-11-14T22:13:20.000Z'));
     const entries = (await addedLayers(harness.blobs, first.image)).flat();
     expect(entries.every((entry) => entry.mtime <= 1_700_000_000)).toBe(true);
+  });
+
+  it("runs again the steps another owner has cached", async () => {
+    const contextDir = await harness.writeContext({ 'a.txt': 'per owner\n', 'c.txt': 'c\n' });
+    await harness.buildOk({ dockerfile: DOCKERFILE, contextDir, owner: 'alice' });
+
+    const again = await harness.buildOk({ dockerfile: DOCKERFILE, contextDir, owner: 'alice' });
+    const other = await harness.buildOk({ dockerfile: DOCKERFILE, contextDir, owner: 'bob' });
+
+    expect(stepStatuses(again.output)).toEqual(FILE_STEPS.map((step) => [step, 'CACHED']));
+    expect(stepStatuses(other.output)).toEqual(FILE_STEPS.map((step) => [step, 'DONE']));
+  });
+
+  describe('a FROM by digest', () => {
+    // Port 1 on loopback refuses connections, so a pull of this name fails at once.
+    const UNREACHABLE_NAME = '127.0.0.1:1/private/app';
+    let privateDigest: string;
+
+    beforeAll(async () => {
+      const built = await harness.buildOk({ dockerfile: `FROM ${BUSYBOX_IMAGE}\nRUN echo private > /private.txt\n`, owner: 'alice' });
+      privateDigest = built.image.digest;
+    });
+
+    it("fails for an owner whose tags and releases do not reach the image", async () => {
+      const run = await harness.build({ dockerfile: `FROM ${UNREACHABLE_NAME}@${privateDigest}\n`, owner: 'bob' });
+
+      expect(run.error?.code).toBe('BASE_IMAGE_NOT_FOUND');
+    });
+
+    it('opens a stored image without an owner, as tools and the admin do', async () => {
+      await harness.buildOk({ dockerfile: `FROM ${UNREACHABLE_NAME}@${privateDigest}\n` });
+      await harness.buildOk({ dockerfile: `FROM ${UNREACHABLE_NAME}@${privateDigest}\n`, owner: 'admin' });
+    });
+
+    it('opens an image that a tag of its name reaches', async () => {
+      const digest = await harness.images.resolve(parseImageReference(BUSYBOX_IMAGE));
+      const [name] = BUSYBOX_IMAGE.split(':');
+
+      await harness.buildOk({ dockerfile: `FROM ${name}@${digest}\n`, owner: 'bob' });
+    });
   });
 
   it('writes an image that umoci unpacks and skopeo inspects', async () => {

@@ -83,6 +83,13 @@ describe('owners', () => {
     });
   });
 
+  it('imports images only with an admin token', async () => {
+    const response = await asBob('POST', '/v1/images/import?ref=debian:bookworm');
+
+    expect(response.status).toBe(403);
+    expect((await response.json()).error.code).toBe('ADMIN_ONLY');
+  });
+
   it('creates tokens only with an admin token', async () => {
     const response = await asBob('POST', '/v1/tokens', { owner: 'mallory' });
 

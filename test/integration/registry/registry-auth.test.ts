@@ -168,7 +168,7 @@ describe('bearer tokens', () => {
 
   it('are refused once expired', async () => {
     const signer = await RegistryTokenSigner.open(api.dataDir);
-    const expired = signer.issue('some-token-id', [{ type: 'repository', name: 'web', actions: ['pull'] }], Date.now() - 60 * 60 * 1000);
+    const expired = signer.issue({ tokenId: 'some-token-id', owner: 'admin' }, [{ type: 'repository', name: 'web', actions: ['pull'] }], Date.now() - 60 * 60 * 1000);
 
     const response = await anonymous('GET', '/v2/web/tags/list', { headers: { authorization: `Bearer ${expired.token}` } });
 

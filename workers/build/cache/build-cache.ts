@@ -22,7 +22,9 @@ export interface CachedStep {
 /**
  * The build cache in the `build_cache_entries` table: the result of each file step by
  * its cache key (see cache-key.ts). Entries are shared by every worker of an install,
- * because the layers they name live in the shared blob store.
+ * because the layers they name live in the shared blob store. With a `scope` (the app's
+ * owner) the entries are that owner's alone: a step's key leaves out the secrets it
+ * mounts, so a shared entry could hand one owner the output of another's secret step.
  */
 export class BuildCache {
   /** Keys this build hit; their lastUsedAt is written once, by `recordUse`, not once per step. */
@@ -31,13 +33,19 @@ export class BuildCache {
   constructor(
     private readonly db: Database,
     private readonly blobs: BlobStore,
+    private readonly scope?: string,
   ) {}
+
+  private scoped(key: string): string {
+    return this.scope === undefined ? key : `${this.scope}/${key}`;
+  }
 
   /**
    * Returns the step stored under `key`, or null. An entry whose layer blob is gone
    * from the blob store counts as a miss, so the step runs again and replaces it.
    */
-  async lookup(key: string): Promise<CachedStep | null> {
+  async lookup(stepKey: string): Promise<CachedStep | null> {
+    const key = this.scoped(stepKey);
     const rows = await this.db.select().from(buildCacheEntries).where(eq(buildCacheEntries.key, key));
     const row = rows[0];
     if (!row) return null;
@@ -63,7 +71,8 @@ export class BuildCache {
   }
 
   /** Stores the result of a step that ran, replacing an entry of the same key (a `noCache` build runs steps again). */
-  async record(key: string, step: CachedStep): Promise<void> {
+  async record(stepKey: string, step: CachedStep): Promise<void> {
+    const key = this.scoped(stepKey);
     const values = {
       layerDigest: step.layer?.descriptor.digest ?? null,
       diffId: step.layer?.diffId ?? null,

@@ -52,6 +52,8 @@ export interface BuildRequest {
   secrets?: Record<string, string>;
   /** Owner of the cache mounts; `app-1` when absent. */
   cacheMountScope?: string;
+  /** Owner of the app; absent, the build shares the unscoped cache. */
+  owner?: string;
 }
 
 /**
@@ -252,6 +254,7 @@ export class BuilderHarness {
           noCache: request.noCache,
           secrets,
           cacheMountScope: request.cacheMountScope ?? 'app-1',
+          owner: request.owner,
           output,
           signal: request.signal,
         },
