@@ -57,6 +57,11 @@ export interface Config {
   buildStepTimeoutMs: number;
   /** Bytes of files one build may write into its layers, downloads of ADD included. */
   buildDiskBytes: number;
+  /**
+   * `host:port` pairs (lowercase) that ADD may fetch from although they are addresses of
+   * the build host itself, such as a package mirror on the worker (SLIPWAY_BUILD_FETCH_ALLOW).
+   */
+  buildFetchAllow: ReadonlySet<string>;
   /** How long a git push waits for another push to the same repository to finish. */
   gitPushWaitMs: number;
   /** Largest pack a git push may send (git's receive.maxInputSize), in bytes. */
@@ -105,6 +110,7 @@ export function loadConfig(env: Env = process.env): Config {
     buildPidsLimit: readInteger(env, 'SLIPWAY_BUILD_PIDS_LIMIT', 4096, 8),
     buildStepTimeoutMs: readInteger(env, 'SLIPWAY_BUILD_STEP_TIMEOUT_S', 1800, 1) * 1000,
     buildDiskBytes: readInteger(env, 'SLIPWAY_BUILD_DISK_BYTES', 10 * 1024 ** 3, 1024 ** 2),
+    buildFetchAllow: readHostPorts(env, 'SLIPWAY_BUILD_FETCH_ALLOW'),
     gitPushWaitMs: readInteger(env, 'SLIPWAY_GIT_PUSH_WAIT_S', 600, 0) * 1000,
     gitMaxPushBytes: readInteger(env, 'SLIPWAY_GIT_MAX_PUSH_BYTES', 4 * 1024 ** 3, 1024 ** 2),
     startTimeoutMs: readInteger(env, 'SLIPWAY_START_TIMEOUT_S', 30, 1) * 1000,
@@ -170,6 +176,19 @@ function readDomain(env: Env): string {
     );
   }
   return domain;
+}
+
+/** Reads a comma-separated list of `host:port` pairs; an IPv6 host is written in brackets. */
+function readHostPorts(env: Env, name: string): ReadonlySet<string> {
+  const pairs = new Set<string>();
+  for (const part of (env[name] ?? '').split(',').map((entry) => entry.trim().toLowerCase()).filter(Boolean)) {
+    const match = /^(\[[0-9a-f:.]+\]|[a-z0-9.-]+):(\d{1,5})$/.exec(part);
+    if (!match || Number(match[2]) < 1 || Number(match[2]) > 65535) {
+      throw new ValidationError('CONFIG_INVALID', `${name} contains ${JSON.stringify(part)}: use a comma-separated list of host:port pairs, such as 127.0.0.1:3142.`);
+    }
+    pairs.add(part);
+  }
+  return pairs;
 }
 
 function readRoles(env: Env): Set<Role> {

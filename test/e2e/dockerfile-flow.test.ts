@@ -29,12 +29,13 @@ let gitDaemon: ChildProcess;
 let gitUrl: string;
 
 beforeAll(async () => {
-  server = await startSlipwayServer('dockerfile');
   scratch = await mkdtemp(path.join(tmpdir(), 'slipway-e2e-dockerfile-'));
-  registry = `127.0.0.1:${server.apiPort}`;
-  await importAppImage(server, BASE_IMAGE, { config: { Cmd: ['sh'] } });
   ({ files, filesUrl } = await startFileServer());
   ({ gitDaemon, gitUrl } = await startGitDaemon(scratch));
+  // Both listen on loopback, which ADD may reach only when the server allows it.
+  server = await startSlipwayServer('dockerfile', { SLIPWAY_BUILD_FETCH_ALLOW: `${new URL(filesUrl).host},${new URL(gitUrl).host}` });
+  registry = `127.0.0.1:${server.apiPort}`;
+  await importAppImage(server, BASE_IMAGE, { config: { Cmd: ['sh'] } });
   expect((await server.cli(['apps', 'create', 'surface'])).code).toBe(0);
 });
 

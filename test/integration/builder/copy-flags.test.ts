@@ -28,6 +28,8 @@ describe('builder COPY and ADD flags', () => {
     tarball = await makeTarball(files);
     ({ server, baseUrl } = await startFileServer(tarball));
     git = await startGitDaemon(files);
+    // Both servers listen on loopback, which builds may reach only when allowed.
+    harness.config = { ...harness.config, buildFetchAllow: new Set([new URL(baseUrl).host, new URL(git.url).host]) };
   });
 
   afterAll(async () => {
@@ -193,6 +195,30 @@ describe('builder COPY and ADD flags', () => {
     });
   });
 
+  describe('ADD from the build host', () => {
+    it('rejects a name that resolves to loopback, naming the setting that allows it', async () => {
+      const url = `http://localhost:${new URL(baseUrl).port}/files/file.txt`;
+      const run = await harness.build({ dockerfile: `FROM ${BUSYBOX_IMAGE}\nADD ${url} /x.txt\n` });
+
+      expect(run.error?.code).toBe('ADD_SOURCE_FORBIDDEN');
+      expect(run.error?.message).toContain(`SLIPWAY_BUILD_FETCH_ALLOW=localhost:${new URL(baseUrl).port}`);
+      expect(run.error?.details).toMatchObject({ line: 2 });
+    });
+
+    it('rejects a redirect to the build host', async () => {
+      const run = await harness.build({ dockerfile: `FROM ${BUSYBOX_IMAGE}\nADD ${baseUrl}/redirect-to-localhost /x.txt\n` });
+
+      expect(run.error?.code).toBe('ADD_SOURCE_FORBIDDEN');
+    });
+
+    it('rejects a git remote on the build host', async () => {
+      const remote = git.url.replace('127.0.0.1', 'localhost');
+      const run = await harness.build({ dockerfile: `FROM ${BUSYBOX_IMAGE}\nADD ${remote}#v1 /repo\n` });
+
+      expect(run.error?.code).toBe('ADD_SOURCE_FORBIDDEN');
+    });
+  });
+
   describe('ADD of a git repository', () => {
     it('adds a folder of a tag without the .git folder', async () => {
       const layer = await lastLayer(`ADD ${git.url}#v1:docs /docs`);
@@ -235,7 +261,7 @@ async function makeTarball(dir: string): Promise<Buffer> {
   return execFileSync('cat', [path.join(dir, 'archive.tar.gz')]);
 }
 
-/** Serves /files/file.txt (with Last-Modified), /files/archive.tar.gz, and /redirect to the file, on 127.0.0.1. */
+/** Serves /files/file.txt (with Last-Modified), /files/archive.tar.gz, /redirect to the file, and /redirect-to-localhost, on 127.0.0.1. */
 async function startFileServer(tarball: Buffer): Promise<{ server: http.Server; baseUrl: string }> {
   const server = http.createServer((request, response) => {
     if (request.url === '/files/file.txt') {
@@ -246,6 +272,9 @@ async function startFileServer(tarball: Buffer): Promise<{ server: http.Server; 
       response.end(tarball);
     } else if (request.url === '/redirect') {
       response.writeHead(302, { location: '/files/file.txt' });
+      response.end();
+    } else if (request.url === '/redirect-to-localhost') {
+      response.writeHead(302, { location: `http://localhost:${(server.address() as AddressInfo).port}/files/file.txt` });
       response.end();
     } else {
       response.writeHead(404);

@@ -1,9 +1,11 @@
 import { execFile } from 'node:child_process';
+import { isIP } from 'node:net';
 import { chmod, lstat, mkdir, readdir, rm, utimes } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { resolveInRoot } from '../../../shared/container/secure-path.ts';
 import { ValidationError } from '../../../shared/errors.ts';
+import type { FetchGuard } from './fetch-guard.ts';
 
 const execFileAsync = promisify(execFile);
 
@@ -44,6 +46,33 @@ export interface GitOptions {
   homeDir: string;
   signal: AbortSignal;
   timeoutMs: number;
+  /** Rejects a remote on the build host itself. */
+  guard: FetchGuard;
+}
+
+const DEFAULT_PORTS: Record<string, number> = { 'git:': 9418, 'ssh:': 22, 'http:': 80, 'https:': 443 };
+
+/** The host and port git connects to for a remote: a URL's, or `host` and 22 for the `git@host:path` form. */
+export function remoteEndpoint(remote: string): { host: string; port: number; protocol: string } {
+  const scp = /^git@([^:/]+):/.exec(remote);
+  if (scp) return { host: scp[1]!, port: 22, protocol: 'ssh:' };
+  const url = new URL(remote);
+  return { host: url.hostname, port: Number(url.port || DEFAULT_PORTS[url.protocol]), protocol: url.protocol };
+}
+
+/**
+ * Checks the remote's host with the fetch guard and returns git options that make git
+ * connect to the checked address: for http(s) remotes `http.curloptResolve` pins it.
+ * TODO: git:// and ssh remotes resolve the name again inside git, so a name whose DNS
+ * answer changes between the check and the connect could still reach the build host.
+ */
+async function guardRemote(remote: string, options: GitOptions): Promise<string[]> {
+  const { host, port, protocol } = remoteEndpoint(remote);
+  const addresses = await options.guard.check(remote, host, port);
+  const bare = host.replace(/^\[|\]$/g, '');
+  if (addresses.length === 0 || isIP(bare) || (protocol !== 'http:' && protocol !== 'https:')) return [];
+  const pinned = isIP(addresses[0]!) === 6 ? `[${addresses[0]}]` : addresses[0]!;
+  return ['-c', `http.curloptResolve=${bare}:${port}:${pinned}`];
 }
 
 /**
@@ -56,7 +85,8 @@ export async function resolveGitCommit(source: GitSource, checksum: string | und
     commit = source.ref;
   } else {
     const ref = source.ref ?? 'HEAD';
-    const { stdout } = await runGit(['ls-remote', '--', source.remote, ref, `refs/tags/${ref}^{}`], options);
+    const pin = await guardRemote(source.remote, options);
+    const { stdout } = await runGit([...pin, 'ls-remote', '--', source.remote, ref, `refs/tags/${ref}^{}`], options);
     commit = pickCommit(stdout, ref) ?? (source.ref !== undefined && /^[0-9a-f]{7,39}$/.test(source.ref) ? source.ref : undefined) ?? '';
     if (commit === '') {
       throw new ValidationError('ADD_GIT_REF_NOT_FOUND', `ADD ${source.remote}: the repository has no branch, tag or commit ${ref}: check the #ref part of the URL.`, {
@@ -94,11 +124,12 @@ export async function checkoutGitCommit(source: GitSource, commit: string, workD
 
   await git(['init', '--quiet']);
   await git(['remote', 'add', 'origin', source.remote]);
+  const pin = await guardRemote(source.remote, options);
   try {
-    await git(['fetch', '--quiet', '--depth=1', 'origin', commit]);
+    await git([...pin, 'fetch', '--quiet', '--depth=1', 'origin', commit]);
   } catch {
     // Servers that do not serve a commit by id (uploadpack.allowReachableSHA1InWant off) need the whole history.
-    await git(['fetch', '--quiet', '--tags', 'origin']);
+    await git([...pin, 'fetch', '--quiet', '--tags', 'origin']);
   }
   await git(['-c', 'advice.detachedHead=false', 'checkout', '--quiet', commit]);
   const commitTime = new Date(Number((await git(['log', '-1', '--format=%ct', commit])).stdout.trim()) * 1000);

@@ -4,11 +4,11 @@ import { chmod, rm } from 'node:fs/promises';
 import http, { type IncomingMessage } from 'node:http';
 import https from 'node:https';
 import { isIP } from 'node:net';
-import { lookup, type LookupAddress } from 'node:dns';
 import path from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { ValidationError } from '../../../shared/errors.ts';
+import type { FetchGuard } from './fetch-guard.ts';
 
 /** Redirects an ADD download follows, as curl's default of 50 is more than any real setup needs. */
 const MAX_REDIRECTS = 10;
@@ -23,6 +23,8 @@ export interface DownloadRequest {
   signal: AbortSignal;
   /** `sha256:<hex>` from ADD --checksum: the body must have this digest. */
   expectedDigest?: string;
+  /** Rejects hosts that are the build host itself, also after a redirect. */
+  guard: FetchGuard;
 }
 
 export interface Download {
@@ -36,17 +38,14 @@ export interface Download {
 }
 
 /**
- * Downloads an ADD source URL in the worker process. Hosts that resolve to link-local
- * addresses (cloud metadata services live there) or to the unspecified address are
- * refused, also after a redirect.
- * NOTE: the worker's own network applies, so a URL can reach services that listen on the
- * worker host's other addresses, as `docker build` on that host could.
+ * Downloads an ADD source URL in the worker process. A host that is the build host
+ * itself (see FetchGuard) is rejected with ADD_SOURCE_FORBIDDEN, also after a redirect.
  */
 export async function downloadUrl(request: DownloadRequest): Promise<Download> {
   const fileName = urlFileName(request.url);
   const deadline = AbortSignal.any([request.signal, AbortSignal.timeout(request.timeoutMs)]);
   try {
-    const response = await get(request.url, deadline);
+    const response = await get(request.url, request.guard, deadline);
     const hash = createHash('sha256');
     let size = 0;
     const counter = new Transform({
@@ -98,14 +97,17 @@ export function urlFileName(url: string): string {
   return name;
 }
 
-async function get(url: string, signal: AbortSignal, redirects = 0): Promise<IncomingMessage> {
+async function get(url: string, guard: FetchGuard, signal: AbortSignal, redirects = 0): Promise<IncomingMessage> {
   const target = new URL(url);
   if (target.protocol !== 'http:' && target.protocol !== 'https:') throw new Error(`${target.protocol} URLs are not downloaded`);
-  checkAddress(target.hostname.replace(/^\[|\]$/g, ''));
+  const port = Number(target.port || (target.protocol === 'https:' ? 443 : 80));
+  const literal = target.hostname.replace(/^\[|\]$/g, '');
+  if (isIP(literal)) guard.checkAddress(url, target.hostname, port, literal);
 
   const client = target.protocol === 'https:' ? https : http;
+  const lookup = guard.isAllowed(target.hostname, port) ? undefined : guard.lookupFor(url, port);
   const response = await new Promise<IncomingMessage>((resolve, reject) => {
-    const request = client.get(target, { signal, lookup: guardedLookup, headers: { 'user-agent': 'slipway-builder' } }, resolve);
+    const request = client.get(target, { signal, lookup, headers: { 'user-agent': 'slipway-builder' } }, resolve);
     request.on('error', reject);
   });
 
@@ -113,40 +115,13 @@ async function get(url: string, signal: AbortSignal, redirects = 0): Promise<Inc
   if (status >= 300 && status < 400 && response.headers.location) {
     response.resume();
     if (redirects >= MAX_REDIRECTS) throw new Error(`more than ${MAX_REDIRECTS} redirects`);
-    return get(new URL(response.headers.location, target).toString(), signal, redirects + 1);
+    return get(new URL(response.headers.location, target).toString(), guard, signal, redirects + 1);
   }
   if (status !== 200) {
     response.resume();
     throw new Error(`the server answered ${status} ${response.statusMessage ?? ''}`.trim());
   }
   return response;
-}
-
-/** dns.lookup that refuses names resolving to an address checkAddress rejects. */
-function guardedLookup(hostname: string, options: object, callback: (error: Error | null, address: string | LookupAddress[], family?: number) => void): void {
-  lookup(hostname, { ...options, all: true }, (error, addresses) => {
-    if (error) return callback(error, '');
-    try {
-      for (const entry of addresses) checkAddress(entry.address);
-    } catch (refused) {
-      return callback(refused as Error, '');
-    }
-    const all = (options as { all?: boolean }).all;
-    if (all) return callback(null, addresses);
-    callback(null, addresses[0]!.address, addresses[0]!.family);
-  });
-}
-
-/** Refuses link-local (169.254.0.0/16, fe80::/10) and unspecified addresses; names are checked when they resolve. */
-function checkAddress(host: string): void {
-  const version = isIP(host);
-  if (version === 0) return;
-  const lower = host.toLowerCase();
-  const linkLocal = version === 4 ? lower.startsWith('169.254.') : /^fe[89ab][0-9a-f]:/.test(lower);
-  const unspecified = lower === '0.0.0.0' || lower === '::';
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/.exec(lower);
-  if (mapped) return checkAddress(mapped[1]!);
-  if (linkLocal || unspecified) throw new Error(`the address ${host} is link-local or unspecified, which builds may not reach`);
 }
 
 function tooLarge(url: string, maxBytes: number): ValidationError {

@@ -5,6 +5,7 @@ import { describeStep } from '../build-errors.ts';
 import type { BuildSession } from '../build-session.ts';
 import type { CopyStep } from '../frontend/index.ts';
 import { checkoutGitCommit, parseGitSource, resolveGitCommit, type GitOptions } from './git-source.ts';
+import { FetchGuard } from './fetch-guard.ts';
 import { downloadUrl, parseUrlChecksum, urlFileName, type Download } from './http-source.ts';
 
 /** A file or folder that ADD took from a URL or a git repository, ready to copy. */
@@ -45,7 +46,8 @@ export async function fetchRemoteSources(session: BuildSession, step: CopyStep, 
 
   await mkdir(workDir, { recursive: true });
   result.remove = () => rm(workDir, { recursive: true, force: true });
-  const gitOptions: GitOptions = { homeDir: path.join(workDir, 'home'), signal: session.signal, timeoutMs: session.deps.config.buildStepTimeoutMs };
+  const guard = new FetchGuard(session.deps.config.buildFetchAllow);
+  const gitOptions: GitOptions = { homeDir: path.join(workDir, 'home'), signal: session.signal, timeoutMs: session.deps.config.buildStepTimeoutMs, guard };
   await mkdir(gitOptions.homeDir, { recursive: true });
 
   const fetchers: (() => Promise<FetchedRemote>)[] = [];
@@ -61,7 +63,14 @@ export async function fetchRemoteSources(session: BuildSession, step: CopyStep, 
         continue;
       }
 
-      const request = { url: source, file: path.join(folder, 'download'), maxBytes: session.disk.remaining(), timeoutMs: session.deps.config.buildStepTimeoutMs, signal: session.signal };
+      const request = {
+        url: source,
+        file: path.join(folder, 'download'),
+        maxBytes: session.disk.remaining(),
+        timeoutMs: session.deps.config.buildStepTimeoutMs,
+        signal: session.signal,
+        guard,
+      };
       if (step.checksum !== undefined) {
         const expectedDigest = parseUrlChecksum(step.checksum, source);
         result.checksums.push(`url ${source} ${urlFileName(source)} ${expectedDigest}`);

@@ -1,0 +1,18 @@
+import { describe, expect, it } from 'vitest';
+import { loadConfig } from './config.ts';
+
+describe('SLIPWAY_BUILD_FETCH_ALLOW', () => {
+  it('allows nothing when unset', () => {
+    expect(loadConfig({}).buildFetchAllow).toEqual(new Set());
+  });
+
+  it('reads host:port pairs, lowercased, with IPv6 hosts in brackets', () => {
+    const config = loadConfig({ SLIPWAY_BUILD_FETCH_ALLOW: '127.0.0.1:3142, Mirror.Local:80,[::1]:8080' });
+
+    expect(config.buildFetchAllow).toEqual(new Set(['127.0.0.1:3142', 'mirror.local:80', '[::1]:8080']));
+  });
+
+  it.each(['127.0.0.1', 'http://127.0.0.1:3142', '127.0.0.1:0', '127.0.0.1:70000', '::1:80'])('rejects %j with the expected form', (value) => {
+    expect(() => loadConfig({ SLIPWAY_BUILD_FETCH_ALLOW: value })).toThrow(/SLIPWAY_BUILD_FETCH_ALLOW contains .*host:port pairs/);
+  });
+});
