@@ -66,6 +66,8 @@ export interface Config {
   gitPushWaitMs: number;
   /** Largest pack a git push may send (git's receive.maxInputSize), in bytes. */
   gitMaxPushBytes: number;
+  /** Largest blob (a layer, a config) a registry push may send, in bytes. */
+  registryMaxBlobBytes: number;
   /** Whether app containers run tini as pid 1, as `docker run --init` does. */
   containerInit: boolean;
   /** How long a new container has to accept connections before its release fails. */
@@ -113,6 +115,7 @@ export function loadConfig(env: Env = process.env): Config {
     buildFetchAllow: readHostPorts(env, 'SLIPWAY_BUILD_FETCH_ALLOW'),
     gitPushWaitMs: readInteger(env, 'SLIPWAY_GIT_PUSH_WAIT_S', 600, 0) * 1000,
     gitMaxPushBytes: readInteger(env, 'SLIPWAY_GIT_MAX_PUSH_BYTES', 4 * 1024 ** 3, 1024 ** 2),
+    registryMaxBlobBytes: readInteger(env, 'SLIPWAY_REGISTRY_MAX_BLOB_BYTES', 10 * 1024 ** 3, 1024),
     startTimeoutMs: readInteger(env, 'SLIPWAY_START_TIMEOUT_S', 30, 1) * 1000,
     containerInit: readBoolean(env, 'SLIPWAY_CONTAINER_INIT', true),
   };

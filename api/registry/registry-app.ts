@@ -34,7 +34,8 @@ export interface RegistryDeps {
  */
 export function registryRoutes(deps: RegistryDeps): Hono {
   const log = deps.log.child({ component: 'registry' });
-  const uploads = new UploadSessions(path.join(deps.config.dataDir, 'registry-uploads'), log);
+  const maxBlobBytes = deps.config.registryMaxBlobBytes;
+  const uploads = new UploadSessions(path.join(deps.config.dataDir, 'registry-uploads'), log, { maxBlobBytes });
   let signer: Promise<RegistryTokenSigner> | undefined;
   const openSigner = () => {
     signer ??= RegistryTokenSigner.open(deps.config.dataDir).catch((error: unknown) => {
@@ -61,7 +62,7 @@ export function registryRoutes(deps: RegistryDeps): Hono {
     }
 
     const principal = await authorize(c, deps.db, await openSigner(), route);
-    return dispatch(c, route, principal, { ...deps, uploads, log });
+    return dispatch(c, route, principal, { ...deps, uploads, log, maxBlobBytes });
   });
   return routes;
 }

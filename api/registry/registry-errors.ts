@@ -1,6 +1,6 @@
 import type { Context } from 'hono';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
-import { BlobDigestMismatchError } from '../../shared/blobs/blob-store.ts';
+import { BlobDigestMismatchError, BlobTooLargeError } from '../../shared/blobs/blob-store.ts';
 import { isSlipwayError, SlipwayError } from '../../shared/errors.ts';
 import type { Logger } from '../../shared/logger.ts';
 
@@ -54,7 +54,7 @@ export const API_VERSION_HEADER = { 'Docker-Distribution-API-Version': 'registry
 
 /**
  * Turns anything a registry handler throws into a spec error response. A blob that did not
- * hash to its digest becomes DIGEST_INVALID. Another user error keeps its message under
+ * hash to its digest becomes DIGEST_INVALID, one over the size limit 413 SIZE_INVALID. Another user error keeps its message under
  * the closest spec code. A fault of ours is logged and sent as a 500 without internals.
  */
 export function handleRegistryError(error: Error, c: Context, log: Logger): Response {
@@ -71,6 +71,12 @@ function toRegistryError(error: Error): RegistryError | null {
   if (error instanceof RegistryError) return error;
   if (error instanceof BlobDigestMismatchError) {
     return new RegistryError('DIGEST_INVALID', error.message, { detail: error.details });
+  }
+  if (error instanceof BlobTooLargeError) {
+    return new RegistryError('SIZE_INVALID', `${error.message} Push a smaller blob, or raise SLIPWAY_REGISTRY_MAX_BLOB_BYTES on the server.`, {
+      detail: error.details,
+      status: 413,
+    });
   }
   if (isSlipwayError(error) && error.kind === 'user') {
     let code: RegistryErrorCode = 'DENIED';

@@ -12,6 +12,8 @@ export interface UploadDeps {
   blobs: BlobStore;
   uploads: UploadSessions;
   log: Logger;
+  /** Largest blob a push may store, in bytes (SLIPWAY_REGISTRY_MAX_BLOB_BYTES). */
+  maxBlobBytes: number;
 }
 
 /**
@@ -25,8 +27,8 @@ export async function startUpload(
   repository: Repository,
   mayMount: (from: string, digest: Digest) => Promise<boolean>,
 ): Promise<Response> {
-  // TODO: pushed blobs have no size limit and unreferenced ones are never collected, so a
-  // token holder can fill the blob store; a quota and a garbage collector are missing.
+  // TODO: one blob is limited to maxBlobBytes, but an owner has no quota and unreferenced
+  // blobs are never collected, so a token holder can still fill the blob store.
   const mount = c.req.query('mount');
   const from = c.req.query('from');
   if (mount && isDigest(mount) && from && (await mayMount(from, mount)) && (await deps.blobs.stat(mount))) {
@@ -37,7 +39,7 @@ export async function startUpload(
   const digestParameter = c.req.query('digest');
   if (digestParameter !== undefined) {
     const digest = parseBlobDigest(digestParameter);
-    const stored = await deps.blobs.put(requestStream(c), { expectedDigest: digest });
+    const stored = await deps.blobs.put(requestStream(c), { expectedDigest: digest, maxBytes: deps.maxBlobBytes });
     deps.log.info({ repository: repository.name, digest, bytes: stored.size }, 'blob uploaded');
     return blobCreated(c, repository, digest);
   }

@@ -4,6 +4,7 @@ import { mkdir, readdir, readFile, rm, stat, truncate, writeFile } from 'node:fs
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { limitBytes } from '../../shared/blobs/spool.ts';
 import type { Logger } from '../../shared/logger.ts';
 import { isUuid } from '../uuid.ts';
 import { RegistryError } from './registry-errors.ts';
@@ -22,6 +23,8 @@ export interface UploadSessionOptions {
   staleAfterMs?: number;
   /** The minimum time between two sweeps for stale uploads, in ms; default 10 min. */
   sweepIntervalMs?: number;
+  /** Largest blob an upload may grow to, in bytes; unlimited when absent. */
+  maxBlobBytes?: number;
 }
 
 /**
@@ -34,6 +37,7 @@ export class UploadSessions {
   private readonly locks = new Map<string, Promise<unknown>>();
   private readonly staleAfterMs: number;
   private readonly sweepIntervalMs: number;
+  private readonly maxBlobBytes: number | undefined;
   private lastSweepMs = 0;
 
   // TODO: with several API hosts, a client's PATCH may reach another host than its POST;
@@ -45,6 +49,7 @@ export class UploadSessions {
   ) {
     this.staleAfterMs = options.staleAfterMs ?? 24 * 60 * 60 * 1000;
     this.sweepIntervalMs = options.sweepIntervalMs ?? 10 * 60 * 1000;
+    this.maxBlobBytes = options.maxBlobBytes;
   }
 
   async create(repository: string): Promise<UploadSession> {
@@ -79,7 +84,8 @@ export class UploadSessions {
   /**
    * Appends a chunk and returns the new size. With `expected`, the chunk must start at the
    * current size and have the given length. A chunk that does not is rejected (416) or cut
-   * off again (400), so the upload stays as it was.
+   * off again (400), so the upload stays as it was; so is a chunk that would take the
+   * upload past the blob size limit (BLOB_TOO_LARGE, sent as 413 SIZE_INVALID).
    */
   append(session: UploadSession, body: Readable, expected?: { start: number; length: number }): Promise<number> {
     return this.withLock(session.id, async () => {
@@ -89,7 +95,13 @@ export class UploadSessions {
         throw outOfOrder(session, start, expected.start);
       }
 
-      await pipeline(body, createWriteStream(session.dataPath, { flags: 'a' }));
+      const room = this.maxBlobBytes === undefined ? undefined : Math.max(0, this.maxBlobBytes - start);
+      try {
+        await pipeline(body, limitBytes(room), createWriteStream(session.dataPath, { flags: 'a' }));
+      } catch (error) {
+        await truncate(session.dataPath, start);
+        throw error;
+      }
       const end = await this.size(session);
       if (expected && end - start !== expected.length) {
         await truncate(session.dataPath, start);
