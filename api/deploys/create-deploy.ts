@@ -9,7 +9,7 @@ import type { BuildJob } from '../../shared/queue/queue-names.ts';
 import type { BuildOptions } from './build-options.ts';
 import { parseDockerfile } from '../../workers/build/frontend/index.ts';
 import { inspectContextArchive } from '../../shared/build-context/inspect-context.ts';
-import { storeBuildSecrets } from '../../workers/build/build-secrets.ts';
+import { sealBuildSecrets, storeBuildSecrets } from '../../workers/build/build-secrets.ts';
 import type { Redis } from 'ioredis';
 
 /** The commit a git push built, recorded on the build. */
@@ -43,20 +43,28 @@ export async function createDeploy(
   parseDockerfile(inspection.dockerfile, { buildArgs: options.buildArgs, target: options.target });
   const stored = await deps.blobs.putFile(context.path, { expectedDigest: context.digest });
 
+  if (secrets.size > 0 && !deps.redis) throw new Error('createDeploy got build secrets but no Redis connection to pass them to the worker');
+  const sealed = secrets.size > 0 ? sealBuildSecrets(secrets) : undefined;
   const { build, deploy } = await deps.db.transaction(async (tx) => {
     const [build] = await tx
       .insert(builds)
-      .values({ appId: app.id, contextDigest: stored.digest, contextSize: stored.size, dockerfile, ...options, gitCommit: git?.commit, gitRef: git?.ref })
+      .values({
+        appId: app.id,
+        contextDigest: stored.digest,
+        contextSize: stored.size,
+        dockerfile,
+        ...options,
+        secretsKey: sealed?.key,
+        gitCommit: git?.commit,
+        gitRef: git?.ref,
+      })
       .returning();
     const [deploy] = await tx.insert(deploys).values({ appId: app.id, buildId: build!.id }).returning();
     return { build: build!, deploy: deploy! };
   });
 
   // The secrets are stored before the job exists, so the worker always finds them (workers/build/build-secrets.ts).
-  if (secrets.size > 0) {
-    if (!deps.redis) throw new Error('createDeploy got build secrets but no Redis connection to pass them to the worker');
-    await storeBuildSecrets(deps.redis, build.id, secrets);
-  }
+  if (sealed) await storeBuildSecrets(deps.redis!, build.id, sealed.sealed);
   await deps.buildQueue.add('build', { buildId: build.id, deployId: deploy.id }, { jobId: build.id, removeOnComplete: 1000, removeOnFail: 1000 });
   deps.log.info({ app: app.name, appId: app.id, deployId: deploy.id, buildId: build.id, context: stored.digest, bytes: stored.size, gitCommit: git?.commit }, 'build queued');
   return { id: deploy.id, build: { id: build.id, status: 'queued' } };

@@ -106,6 +106,11 @@ export const builds = pgTable('builds', {
   /** The stage to build (`--target`); the last stage when null. */
   target: text('target'),
   noCache: boolean('no_cache').notNull().default(false),
+  /**
+   * AES key (hex) of the build's secrets, which wait sealed in Redis; cleared when the
+   * build takes them (workers/build/build-secrets.ts). Null for a build without secrets.
+   */
+  secretsKey: text('secrets_key'),
   /** For a build of a git push: the pushed commit and ref. */
   gitCommit: text('git_commit'),
   gitRef: text('git_ref'),

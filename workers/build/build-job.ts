@@ -32,7 +32,7 @@ export async function runBuildJob(ctx: WorkerContext, job: BuildJob): Promise<vo
     // A job that BullMQ hands out again after a worker died mid-build: the half-done
     // build cannot be resumed, so it fails and the user deploys again.
     if (build.status === 'building') await failBuild(ctx, job, { code: 'BUILD_INTERRUPTED', message: 'The build worker stopped during the build; deploy again.' }, null);
-    await dropBuildSecrets(ctx.redis, job.buildId);
+    await dropBuildSecrets(ctx.redis, db, job.buildId);
     return;
   }
 
@@ -45,7 +45,7 @@ export async function runBuildJob(ctx: WorkerContext, job: BuildJob): Promise<vo
   try {
     await transitionBuild(db, build.id, 'building');
     log.info('build started');
-    const secrets = await takeBuildSecrets(ctx.redis, build.id);
+    const secrets = await takeBuildSecrets(ctx.redis, db, build.id, build.secretsKey);
 
     const contextFile = path.join(workDir, 'context.tar');
     await pipeline(await ctx.blobs.get(build.contextDigest as Digest), createWriteStream(contextFile));
