@@ -1,4 +1,4 @@
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { pinRemoteArgs } from '../../../workers/build/executor/git-source.ts';
 import { freePort } from '../../support/free-port.ts';
 import { BUSYBOX_IMAGE, BuilderHarness } from './support/builder-harness.ts';
 import { addedLayers, entryNames, type LayerEntry } from './support/layer-entries.ts';
@@ -209,6 +210,18 @@ describe('builder COPY and ADD flags', () => {
       const run = await harness.build({ dockerfile: `FROM ${BUSYBOX_IMAGE}\nADD ${baseUrl}/redirect-to-localhost /x.txt\n` });
 
       expect(run.error?.code).toBe('ADD_SOURCE_FORBIDDEN');
+    });
+
+    it('makes git connect to the address the guard checked', () => {
+      // git daemon listens on 127.0.0.1 only: pinned there, ls-remote reaches it; pinned
+      // to 127.0.0.2, the same remote is refused, so git used the pin, not the name.
+      const remote = git.url.replace('127.0.0.1', 'localhost');
+      const port = Number(new URL(remote).port);
+      const lsRemote = (address: string) =>
+        spawnSync('git', [...pinRemoteArgs(remote, address, 'git:', port), 'ls-remote', remote], { env: { PATH: process.env.PATH, GIT_CONFIG_NOSYSTEM: '1', HOME: files } });
+
+      expect(lsRemote('127.0.0.1').status).toBe(0);
+      expect(lsRemote('127.0.0.2').status).not.toBe(0);
     });
 
     it('rejects a git remote on the build host', async () => {

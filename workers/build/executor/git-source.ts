@@ -62,17 +62,30 @@ export function remoteEndpoint(remote: string): { host: string; port: number; pr
 
 /**
  * Checks the remote's host with the fetch guard and returns git options that make git
- * connect to the checked address: for http(s) remotes `http.curloptResolve` pins it.
- * TODO: git:// and ssh remotes resolve the name again inside git, so a name whose DNS
- * answer changes between the check and the connect could still reach the build host.
+ * connect to the checked address, so a DNS answer that changes after the check cannot
+ * send git to the build host. An allowed or literal host needs no pin.
  */
 async function guardRemote(remote: string, options: GitOptions): Promise<string[]> {
   const { host, port, protocol } = remoteEndpoint(remote);
   const addresses = await options.guard.check(remote, host, port);
-  const bare = host.replace(/^\[|\]$/g, '');
-  if (addresses.length === 0 || isIP(bare) || (protocol !== 'http:' && protocol !== 'https:')) return [];
-  const pinned = isIP(addresses[0]!) === 6 ? `[${addresses[0]}]` : addresses[0]!;
-  return ['-c', `http.curloptResolve=${bare}:${port}:${pinned}`];
+  if (addresses.length === 0 || isIP(host.replace(/^\[|\]$/g, ''))) return [];
+  return pinRemoteArgs(remote, addresses[0]!, protocol, port);
+}
+
+/**
+ * Returns `git -c` options that make git reach `remote` at `address`. http(s) keeps the
+ * name (for TLS and virtual hosts) and pins it with `http.curloptResolve`; git:// and ssh
+ * remotes are rewritten to the address with `url.<address form>.insteadOf`.
+ */
+export function pinRemoteArgs(remote: string, address: string, protocol: string, port: number): string[] {
+  const written = isIP(address) === 6 ? `[${address}]` : address;
+  const { host } = remoteEndpoint(remote);
+  if (protocol === 'http:' || protocol === 'https:') return ['-c', `http.curloptResolve=${host.replace(/^\[|\]$/g, '')}:${port}:${written}`];
+
+  const scp = /^git@([^:/]+):/.exec(remote);
+  if (scp) return ['-c', `url.git@${written}:.insteadOf=${scp[0]}`];
+  const url = /^([a-z][a-z0-9+.-]*:\/\/(?:[^@/]*@)?)(\[[^\]]*\]|[^:/]*)/i.exec(remote)!;
+  return ['-c', `url.${url[1]}${written}.insteadOf=${url[0]}`];
 }
 
 /**
