@@ -1,7 +1,7 @@
 import type { BlobStore } from '../../shared/blobs/blob-store.ts';
 import type { Database } from '../../shared/db/database.ts';
 import { NotFoundError, ValidationError } from '../../shared/errors.ts';
-import { resolveImageForOwner } from '../../shared/images/image-reach.ts';
+import { isLoopbackRegistry, resolveImageForOwner } from '../../shared/images/image-reach.ts';
 import type { ImageStore } from '../../shared/images/image-store.ts';
 import { assertSupportedLayer } from '../../shared/layers/layer-compression.ts';
 import type { Digest } from '../../shared/oci/digest.ts';
@@ -52,9 +52,8 @@ export async function resolveDeployableImage(deps: DeployableImageDeps, input: s
 
 /** Checks whether a reference's host is this API: the host the request came to, or a loopback name with the API port. */
 export function isThisRegistry(registry: string, requestHost: string | undefined, apiPort: number): boolean {
-  const host = registry.toLowerCase();
-  if (requestHost && host === requestHost.toLowerCase()) return true;
-  return [`localhost:${apiPort}`, `127.0.0.1:${apiPort}`, `[::1]:${apiPort}`].includes(host);
+  if (requestHost && registry.toLowerCase() === requestHost.toLowerCase()) return true;
+  return isLoopbackRegistry(registry, apiPort);
 }
 
 /** Resolves a reference to this registry as `owner` may pull it; another owner's app or digest reads as missing. */

@@ -47,14 +47,4 @@ export function isReleaseTag(tag: string): boolean {
   return tag === 'latest' || /^v[1-9][0-9]*$/.test(tag);
 }
 
-/**
- * Returns the `image_tags` name of the tags pushed to an app. It is keyed by the app's id,
- * so a new app of the same name starts with no tags.
- */
-export function pushedTagsName(appId: string): string {
-  // Image repositories always start with a host that has a dot, a colon or is `localhost`,
-  // so this name can never collide with one of them.
-  return `slipway-app/${appId}`;
-}
-
-export const PUSHED_TAGS_PREFIX = 'slipway-app/';
+export { pushedTagsName, PUSHED_TAGS_PREFIX } from '../../shared/images/image-reach.ts';

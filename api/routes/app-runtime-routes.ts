@@ -1,3 +1,4 @@
+import net from 'node:net';
 import { Hono } from 'hono';
 import { and, eq, ne } from 'drizzle-orm';
 import { z } from 'zod';
@@ -226,6 +227,27 @@ async function checkPublishedPorts(deps: ApiDeps, app: AppRow, ports: PublishedP
     const publisher = other.owner === owner || owner === ADMIN_OWNER ? `app ${other.name}` : 'another app';
     throw new ConflictError('PORT_IN_USE', `Host port ${clash.host} is published by ${publisher} already: choose another host port.`, { details: { host: clash.host } });
   }
+
+  // With the runner in this process (the one-host setup) a port that another program on
+  // the host listens on could never be published, so the request fails now instead of a
+  // line in the runner's log. The app's own ports are held by the runner already and are left out.
+  if (!deps.config.roles.has('runner')) return;
+  const own = new Set(app.publishedPorts.map((published) => published.host));
+  for (const port of ports) {
+    if (own.has(port.host) || (await isHostPortFree(port.host))) continue;
+    throw new ConflictError('PORT_IN_USE', `Host port ${port.host} is in use by another program on this host: stop it, or choose another host port.`, {
+      details: { host: port.host },
+    });
+  }
+}
+
+/** Checks whether a TCP listener could bind `port` on all IPv4 addresses now, as the runner's port publisher does. */
+function isHostPortFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = net.createServer();
+    server.once('error', () => resolve(false));
+    server.listen({ port, host: '0.0.0.0', exclusive: true }, () => server.close(() => resolve(true)));
+  });
 }
 
 function describeLimits(deps: ApiDeps, app: AppRow) {

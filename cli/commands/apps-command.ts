@@ -15,7 +15,7 @@ export interface AppDetails {
   ports?: { host: number; container: number }[];
   preview?: { parent: string | null; branch: string | null } | null;
   previews?: { name: string; branch: string | null; url: string }[];
-  lastDeploy?: { id: string; status: string; error: { code: string; message: string } | null; createdAt: string } | null;
+  lastDeploy?: { id: string; status: string; error: { code: string; message: string } | null; createdAt: string; finishedAt: string | null } | null;
   createdAt: string;
 }
 
@@ -99,7 +99,7 @@ export async function showApp(name: string, json: boolean | undefined): Promise<
     ['Git remote', `${client.baseUrl}/git/${app.name}.git`],
   ];
   if (app.lastDeploy?.status === 'failed') {
-    fields.push(['Last deploy', `failed ${formatAgo(app.lastDeploy.createdAt)}: ${app.lastDeploy.error?.message ?? 'no reason recorded'}`]);
+    fields.push(['Last deploy', `failed ${formatAgo(app.lastDeploy.finishedAt ?? app.lastDeploy.createdAt)}: ${app.lastDeploy.error?.message ?? 'no reason recorded'}`]);
   }
   if (app.scale) fields.push(['Scale', `min ${app.scale.min}, max ${app.scale.max}, concurrency ${app.scale.concurrency}, idle timeout ${app.scale.idle_timeout_s}s`]);
   if (app.ports && app.ports.length > 0) fields.push(['Ports', app.ports.map((port) => `${port.host}->${port.container}/tcp`).join(', ')]);

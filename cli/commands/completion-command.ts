@@ -29,8 +29,10 @@ export function completionCommand(table: () => Record<string, CompletedCommand>)
     async run(args) {
       const { positionals } = parseCommandArgs(args, {});
       const shell = positionals[0] as Shell | undefined;
-      if (!shell || !SHELLS.includes(shell) || positionals.length > 1) {
-        throw new CliError(`give the shell: slipway completion ${SHELLS.join('|')}`, ExitCode.usage);
+      if (positionals.length > 1) throw new CliError(`give one shell, not ${positionals.length}: slipway completion ${SHELLS.join('|')}`, ExitCode.usage);
+      if (!shell) throw new CliError(`give the shell: slipway completion ${SHELLS.join('|')}`, ExitCode.usage);
+      if (!SHELLS.includes(shell)) {
+        throw new CliError(`completion for ${JSON.stringify(shell)} is not available: use ${SHELLS.join(', ')}.`, ExitCode.usage);
       }
       const commands = table();
       process.stdout.write(shell === 'fish' ? fishScript(commands) : bashScript(commands, shell === 'zsh'));

@@ -51,9 +51,17 @@ export const envCommand: Command = {
       case 'rm': {
         if (rest.length === 0) throw new CliError('give at least one variable name, for example: slipway env unset LOG_LEVEL', ExitCode.usage);
         const client = await ApiClient.fromEnvironment();
+        const before = (await client.json<{ env: Record<string, string> }>('GET', path)).env;
         const { env } = await client.json<{ env: Record<string, string> }>('PATCH', path, Object.fromEntries(rest.map((name) => [name, null])));
-        if (values.json) printEnv(env, true);
-        else process.stdout.write(`Removed ${rest.join(', ')} from ${app}. ${APPLIES}\n`);
+        if (values.json) {
+          printEnv(env, true);
+          return ExitCode.ok;
+        }
+        // As `unset` in a shell, a name that was not set is no error; it is only reported.
+        const removed = rest.filter((name) => name in before);
+        const absent = rest.filter((name) => !(name in before));
+        if (removed.length > 0) process.stdout.write(`Removed ${removed.join(', ')} from ${app}. ${APPLIES}\n`);
+        if (absent.length > 0) process.stdout.write(`${absent.join(', ')} ${absent.length === 1 ? 'was' : 'were'} not set on ${app}; nothing to remove.\n`);
         return ExitCode.ok;
       }
       default:

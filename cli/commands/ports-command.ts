@@ -46,7 +46,17 @@ export const portsCommand: Command = {
       case 'add': {
         if (specs.length === 0) throw new CliError('give a port, for example: slipway ports add 5432 or 8443:443', ExitCode.usage);
         const added = specs.map(parsePortSpec);
-        const kept = (await readPorts(client, path)).filter((port) => !added.some((other) => other.host === port.host));
+        const current = await readPorts(client, path);
+        for (const port of added) {
+          const existing = current.find((other) => other.host === port.host && other.container !== port.container);
+          if (existing) {
+            throw new CliError(
+              `host port ${port.host} already forwards to container port ${existing.container}: remove it first with "slipway ports remove ${port.host}", then add ${port.host}:${port.container}.`,
+              ExitCode.usage,
+            );
+          }
+        }
+        const kept = current.filter((port) => !added.some((other) => other.host === port.host));
         ports = await writePorts(client, path, [...kept, ...added]);
         break;
       }

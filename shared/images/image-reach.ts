@@ -1,4 +1,4 @@
-import { eq, inArray } from 'drizzle-orm';
+import { and, eq, inArray } from 'drizzle-orm';
 import { readBlob, type BlobStore } from '../blobs/blob-store.ts';
 import type { Database } from '../db/database.ts';
 import { apps, imageTags, releases } from '../db/schema.ts';
@@ -8,7 +8,7 @@ import { repositoryName, type ImageReference } from '../oci/image-reference.ts';
 import type { ImageStore } from './image-store.ts';
 
 /**
- * Whether `digest` is one of the manifests in `roots`, or a manifest, config or layer
+ * Checks whether `digest` is one of the manifests in `roots`, or a manifest, config or layer
  * that they point to (through indexes, to any depth). The blob store is shared by every
  * owner and keyed by digest alone. So an owner may read by digest only what its own tags
  * and releases reach, and a digest learnt elsewhere (another owner's layer or build
@@ -32,10 +32,9 @@ export async function manifestsReach(blobs: BlobStore, roots: readonly string[],
 }
 
 /**
- * Resolves a reference in the image store for `owner`. For an owner other than the admin
- * (and with an owner given at all), a digest counts as stored only when a tag of the
- * named image or a release of the owner's apps reaches it, so another owner's private
- * image is never opened by digest. Returns null for what is missing or out of reach.
+ * Resolves a reference in the image store for `owner`. For a given owner other than the
+ * admin, a digest counts as stored only when a tag of the named image or a release of
+ * the owner's apps reaches it. So another owner's private image is never opened by digest. Returns null for what is missing or out of reach.
  */
 export async function resolveImageForOwner(
   deps: { db: Database; blobs: BlobStore; images: ImageStore },
@@ -87,4 +86,60 @@ async function readManifestLinks(blobs: BlobStore, digest: Digest): Promise<{ co
     layers: digests(document?.layers),
     manifests: digests(document?.manifests),
   };
+}
+
+/**
+ * Returns the `image_tags` name of the tags pushed to an app. It is keyed by the app's id,
+ * so a new app of the same name starts with no tags. Image repositories always start with a host that has a dot, a colon or is `localhost`,
+ * so this name can never collide with one of them.
+ */
+export function pushedTagsName(appId: string): string {
+  return `${PUSHED_TAGS_PREFIX}${appId}`;
+}
+
+export const PUSHED_TAGS_PREFIX = 'slipway-app/';
+
+/** Checks whether a registry host names this server's own registry by a loopback name and its API port. */
+export function isLoopbackRegistry(registry: string, apiPort: number): boolean {
+  return [`localhost:${apiPort}`, `127.0.0.1:${apiPort}`, `[::1]:${apiPort}`].includes(registry.toLowerCase());
+}
+
+/**
+ * Resolves an app's image in this server's registry for `owner`; an admin or no owner
+ * reaches every app. `latest` is the current release, `vN` release N, and another tag one
+ * pushed to the app. A digest counts when the app's releases or tags reach it.
+ * Returns null for an unknown app, another owner's app, or a tag or digest it lacks.
+ */
+export async function resolveAppImage(
+  deps: { db: Database; blobs: BlobStore },
+  appName: string,
+  reference: { tag?: string; digest?: Digest },
+  owner: string | undefined,
+): Promise<Digest | null> {
+  const [app] = await deps.db.select().from(apps).where(eq(apps.name, appName));
+  if (!app || (owner !== undefined && owner !== ADMIN_OWNER && app.owner !== owner)) return null;
+
+  if (reference.digest) {
+    const roots = [...(await taggedManifests(deps.db, pushedTagsName(app.id))), ...(await releasedManifests(deps.db, [app.id]))];
+    return (await manifestsReach(deps.blobs, roots, reference.digest)) ? reference.digest : null;
+  }
+  const tag = reference.tag ?? 'latest';
+  if (tag === 'latest') {
+    if (!app.currentReleaseId) return null;
+    const [release] = await deps.db.select({ digest: releases.imageDigest }).from(releases).where(eq(releases.id, app.currentReleaseId));
+    return (release?.digest as Digest | undefined) ?? null;
+  }
+  const version = /^v([1-9][0-9]*)$/.exec(tag);
+  if (version) {
+    const [release] = await deps.db
+      .select({ digest: releases.imageDigest })
+      .from(releases)
+      .where(and(eq(releases.appId, app.id), eq(releases.version, Number(version[1]))));
+    return (release?.digest as Digest | undefined) ?? null;
+  }
+  const [tagged] = await deps.db
+    .select({ digest: imageTags.digest })
+    .from(imageTags)
+    .where(and(eq(imageTags.name, pushedTagsName(app.id)), eq(imageTags.tag, tag)));
+  return (tagged?.digest as Digest | undefined) ?? null;
 }

@@ -1,5 +1,6 @@
 import { NotFoundError, ValidationError, errorMessage } from '../../shared/errors.ts';
-import { resolveImageForOwner } from '../../shared/images/image-reach.ts';
+import { isLoopbackRegistry, resolveAppImage, resolveImageForOwner } from '../../shared/images/image-reach.ts';
+import type { Digest } from '../../shared/oci/digest.ts';
 import { formatImageReference, type ImageReference } from '../../shared/oci/image-reference.ts';
 import type { StoredImage } from '../../shared/oci/image-types.ts';
 import { pullImage } from '../../shared/registry/registry-client.ts';
@@ -22,7 +23,9 @@ const LOCAL_BASE_IMAGES = new Set(['docker.io/library/debian:bookworm']);
 export async function loadImage(session: BuildSession, reference: ImageReference, use: ImageUse, line: number): Promise<StoredImage> {
   const { images } = session.deps;
   const referenceText = formatImageReference(reference);
-  const stored = await resolveImageForOwner(session.deps, reference, session.input.owner);
+  const stored = isLoopbackRegistry(reference.registry, session.deps.config.apiPort)
+    ? await resolveOwnRegistryImage(session, reference, use, line)
+    : await resolveImageForOwner(session.deps, reference, session.input.owner);
 
   let image: StoredImage;
   if (stored) {
@@ -77,3 +80,19 @@ function imageNotFound(reference: ImageReference, use: ImageUse, line: number, c
   );
 }
 
+/**
+ * Resolves `FROM localhost:<api port>/<app>:<tag>` (or 127.0.0.1, [::1]) from this
+ * server's own registry without a pull, which would need credentials the build does not
+ * have. The build's owner must own the app; anything missing fails the step at once.
+ */
+async function resolveOwnRegistryImage(session: BuildSession, reference: ImageReference, use: ImageUse, line: number): Promise<Digest> {
+  const digest = reference.repository.includes('/') ? null : await resolveAppImage(session.deps, reference.repository, reference, session.input.owner);
+  if (digest) return digest;
+  const referenceText = formatImageReference(reference);
+  const what = use === 'base' ? 'Base image' : 'The image that COPY --from names,';
+  throw new NotFoundError(
+    use === 'base' ? 'BASE_IMAGE_NOT_FOUND' : 'COPY_SOURCE_IMAGE_NOT_FOUND',
+    `${what} ${referenceText} (line ${line}) is not in this server's registry: name one of your apps with a release or a pushed tag, such as localhost:${session.deps.config.apiPort}/<app>:latest.`,
+    { details: { reference: referenceText, line } },
+  );
+}

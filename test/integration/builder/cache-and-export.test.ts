@@ -2,7 +2,9 @@ import { execFileSync } from 'node:child_process';
 import { copyFile, mkdir, readdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eq } from 'drizzle-orm';
 import { readBlob } from '../../../shared/blobs/blob-store.ts';
+import { apps, releases } from '../../../shared/db/schema.ts';
 import { digestHex } from '../../../shared/oci/digest.ts';
 import type { StoredImage } from '../../../shared/oci/image-types.ts';
 import { MediaType } from '../../../shared/oci/media-types.ts';
@@ -200,6 +202,34 @@ describe('builder cache and export', () => {
       const [name] = BUSYBOX_IMAGE.split(':');
 
       await harness.buildOk({ dockerfile: `FROM ${name}@${digest}\n`, owner: 'bob' });
+    });
+  });
+
+  describe("a FROM of the server's own registry", () => {
+    let registry: string;
+
+    beforeAll(async () => {
+      registry = `127.0.0.1:${harness.config.apiPort}`;
+      const built = await harness.buildOk({ dockerfile: `FROM ${BUSYBOX_IMAGE}\nRUN echo shop > /shop.txt\n`, owner: 'alice' });
+      const [app] = await harness.database.db.insert(apps).values({ name: 'shop', owner: 'alice' }).returning();
+      const [release] = await harness.database.db
+        .insert(releases)
+        .values({ appId: app!.id, version: 1, imageDigest: built.image.digest, env: {}, status: 'active' })
+        .returning();
+      await harness.database.db.update(apps).set({ currentReleaseId: release!.id }).where(eq(apps.id, app!.id));
+    });
+
+    it.each(['latest', 'v1'])("builds FROM an app's release tag %s for its owner, without a pull", async (tag) => {
+      const { image } = await harness.buildOk({ dockerfile: `FROM ${registry}/shop:${tag}\nRUN cat /shop.txt > /copy.txt\n`, owner: 'alice' });
+
+      expect(image.manifest.layers.length).toBeGreaterThan(1);
+    });
+
+    it('fails for another owner as for an app that does not exist', async () => {
+      const run = await harness.build({ dockerfile: `FROM ${registry}/shop:latest\n`, owner: 'bob' });
+
+      expect(run.error?.code).toBe('BASE_IMAGE_NOT_FOUND');
+      expect(run.error?.message).toContain("is not in this server's registry");
     });
   });
 

@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -86,9 +87,9 @@ describe('scale', () => {
     expect(result.stdout).toMatch(/^Min:\s+0$/m);
   });
 
-  it('exits 1 when min is above max and says why', async () => {
+  it('exits 2 when min is above max and says why', async () => {
     const result = await slipway('scale', '--app', 'svc', '--min', '5');
-    expect(result.code).toBe(1);
+    expect(result.code).toBe(2);
     expect(result.stderr).toContain('min (5) is larger than max (3)');
   });
 });
@@ -105,6 +106,28 @@ describe('ports', () => {
     expect(result.code, result.stderr).toBe(0);
     expect(result.stdout).toMatch(new RegExp(`^${hostPort}/tcp\\s+8080/tcp$`, 'm'));
     expect(JSON.parse((await slipway('ports', '--app', 'svc', '--json')).stdout)).toEqual([{ host: hostPort, container: 8080 }]);
+  });
+
+  it('exits 2 instead of changing where a published host port forwards', async () => {
+    const result = await slipway('ports', 'add', String(hostPort), '--app', 'svc');
+
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain(`host port ${hostPort} already forwards to container port 8080`);
+    expect(JSON.parse((await slipway('ports', '--app', 'svc', '--json')).stdout)).toEqual([{ host: hostPort, container: 8080 }]);
+  });
+
+  it('exits 1 for a host port that another program listens on', async () => {
+    const taken = net.createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    const port = (taken.address() as net.AddressInfo).port;
+    try {
+      const result = await slipway('ports', 'add', `${port}:8080`, '--app', 'svc');
+
+      expect(result.code).toBe(1);
+      expect(result.stderr).toContain(`Host port ${port} is in use by another program on this host`);
+    } finally {
+      taken.close();
+    }
   });
 
   it('removes a published port', async () => {
@@ -182,9 +205,9 @@ describe('logs', () => {
     }
   });
 
-  it('exits 1 for a --since it cannot read', async () => {
+  it('exits 2 for a --since it cannot read', async () => {
     const result = await slipway('logs', '--app', 'svc', '--since', 'yesterday');
-    expect(result.code).toBe(1);
+    expect(result.code).toBe(2);
     expect(result.stderr).toContain('give a duration such as 10m or 1h30m');
   });
 });

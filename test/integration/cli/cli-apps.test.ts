@@ -31,11 +31,11 @@ describe('apps', () => {
   });
 
   it.each([
-    ['an invalid name', ['apps', 'create', 'Not_Valid'], 'App name "Not_Valid" is invalid'],
-    ['a taken name', ['apps', 'create', 'alpha'], 'App name "alpha" is taken: choose another name.'],
-  ])('exits 1 for %s and says why', async (_case, args, message) => {
+    ['an invalid name', ['apps', 'create', 'Not_Valid'], 2, 'App name "Not_Valid" is invalid'],
+    ['a taken name', ['apps', 'create', 'alpha'], 1, 'App name "alpha" is taken: choose another name.'],
+  ])('exits with its code for %s and says why', async (_case, args, code, message) => {
     const result = await slipway(...args);
-    expect(result.code).toBe(1);
+    expect(result.code).toBe(code);
     expect(result.stderr).toContain(message);
   });
 
@@ -87,9 +87,18 @@ describe('env', () => {
     expect(JSON.parse((await slipway('env', 'list', '--json', '--app', 'alpha')).stdout)).toEqual({ GREETING: 'hello world' });
   });
 
-  it('exits 1 for an invalid name and names it', async () => {
+  it('says which variables were not set instead of claiming to remove them', async () => {
+    const result = await slipway('env', 'unset', 'GREETING', 'NEVER_SET', '--app', 'alpha');
+
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stdout).toContain('Removed GREETING from alpha.');
+    expect(result.stdout).toContain('NEVER_SET was not set on alpha; nothing to remove.');
+    expect(result.stdout).not.toContain('Removed GREETING, NEVER_SET');
+  });
+
+  it('exits 2 for an invalid name and names it', async () => {
     const result = await slipway('env', 'set', '1BAD=x', '--app', 'alpha');
-    expect(result.code).toBe(1);
+    expect(result.code).toBe(2);
     expect(result.stderr).toContain('Environment variable name "1BAD" is invalid');
   });
 
@@ -128,9 +137,9 @@ describe('volumes', () => {
     expect(result.stderr).toContain('App alpha has no volume named "cache"');
   });
 
-  it('exits 1 for a reserved path', async () => {
+  it('exits 2 for a reserved path', async () => {
     const result = await slipway('volumes', 'create', 'bad:/proc/x', '--app', 'alpha');
-    expect(result.code).toBe(1);
+    expect(result.code).toBe(2);
     expect(result.stderr).toContain('is reserved by the container runtime');
   });
 });

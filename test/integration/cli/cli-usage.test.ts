@@ -105,6 +105,6 @@ describe('shell completion', () => {
   it('exits 2 for a shell it does not know', async () => {
     const result = await runSlipway(['completion', 'tcsh'], { env });
     expect(result.code).toBe(2);
-    expect(result.stderr).toContain('give the shell: slipway completion bash|zsh|fish');
+    expect(result.stderr).toContain('completion for "tcsh" is not available: use bash, zsh, fish.');
   });
 });
