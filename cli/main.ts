@@ -50,6 +50,11 @@ const commands: Record<string, Command | LazyCommand> = {
     options: {},
     load: async () => (await import('./commands/server-command.ts')).serverCommand,
   },
+  teardown: {
+    summary: "Stop this host's app containers and remove Slipway's mounts, namespaces, bridges and firewall rules",
+    options: {},
+    load: async () => (await import('./commands/teardown-command.ts')).teardownCommand,
+  },
   'base-images': {
     summary: 'Make debian:bookworm available to FROM, without a registry',
     options: { force: { type: 'boolean' }, refresh: { type: 'boolean' } },

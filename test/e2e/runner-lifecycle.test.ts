@@ -1,5 +1,5 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -171,3 +171,43 @@ async function healthy(port: number): Promise<boolean> {
     return false;
   }
 }
+
+describe('teardown', () => {
+  it('refuses while the server runs', async () => {
+    const result = await server.cli(['teardown']);
+
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('the server is running');
+  });
+
+  it('leaves no container, namespace, bridge or firewall chain once the server stopped', async () => {
+    const exited = new Promise((resolve) => restarted!.once('exit', resolve));
+    restarted!.kill('SIGTERM');
+    await exited;
+    const bridge = server.env.SLIPWAY_BRIDGE_NAME!;
+    const childrenDir = path.join(server.dataDir, 'network', 'children');
+    const children = await Promise.all((await readdir(childrenDir)).map(async (file) => JSON.parse(await readFile(path.join(childrenDir, file), 'utf8')).bridgeName as string));
+    expect(children.length).toBeGreaterThan(0);
+
+    const result = await server.cli(['teardown']);
+
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stdout).toContain(`Removed 1 container and the bridge ${bridge}`);
+    expect(await new Runc({ stateDir: path.join(server.dataDir, 'runc') }).list()).toEqual([]);
+    const { stdout: namespaces } = await execFileAsync('ip', ['netns', 'list']);
+    expect(namespaces.split('\n').filter((line) => line.startsWith(bridge))).toEqual([]);
+    const { stdout: links } = await execFileAsync('ip', ['-o', 'link', 'show']);
+    const rules = (await execFileAsync('iptables-save')).stdout + (await execFileAsync('iptables-save', ['-t', 'nat'])).stdout;
+    for (const name of [bridge, ...children]) {
+      expect(links.split('\n').filter((line) => line.includes(`${name}:`) || line.includes(`${name}@`))).toEqual([]);
+      expect(rules.split('\n').filter((line) => line.includes(name))).toEqual([]);
+    }
+  });
+
+  it('serves the app again after the next start', async () => {
+    restarted = spawn(process.execPath, [path.join(PROJECT_ROOT, 'bin', 'slipway.mjs'), 'server'], { env: server.env, stdio: 'ignore' });
+    await waitFor('the restarted server', () => healthy(server.apiPort), (ok) => ok);
+
+    expect(await server.get('napper', '/')).toEqual({ status: 200, body: 'one\n' });
+  });
+});

@@ -11,7 +11,7 @@ import { runSlipway } from './support/cli-runner.ts';
 const execFileAsync = promisify(execFile);
 
 /** Every command the CLI lists in its help. */
-const COMMANDS = ['login', 'logout', 'apps', 'deploy', 'status', 'logs', 'releases', 'rollback', 'scale', 'env', 'volumes', 'ports', 'git-remote', 'open', 'completion', 'server', 'base-images'];
+const COMMANDS = ['login', 'logout', 'apps', 'deploy', 'status', 'logs', 'releases', 'rollback', 'scale', 'env', 'volumes', 'ports', 'git-remote', 'open', 'completion', 'server', 'teardown', 'base-images'];
 
 let home: string;
 let env: Record<string, string | undefined>;

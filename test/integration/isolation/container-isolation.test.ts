@@ -135,7 +135,8 @@ describe('container isolation', () => {
 
     expect(result.exitCode).toBe(137);
     expect(before).toBe(0);
-    expect(await countOomKills(cgroupsPath)).toBe(1);
+    // The kernel may kill a second task of the cgroup (head after tail) before memory frees.
+    expect(await countOomKills(cgroupsPath)).toBeGreaterThanOrEqual(1);
   });
 });
 
