@@ -85,6 +85,12 @@ async function deployFolder(
   if (values['no-cache']) query.set('no-cache', 'true');
   const secrets = await buildSecretHeader(values.secret ?? []);
 
+  // Checked before packing, so a folder without a Dockerfile is not uploaded for nothing.
+  const dockerfile = values.dockerfile ?? 'Dockerfile';
+  if (!(await stat(path.resolve(dir, dockerfile)).catch(() => null))?.isFile()) {
+    throw new CliError(`${path.join(dir, dockerfile)} does not exist: add a Dockerfile to ${dir}, or name another one with --dockerfile PATH (relative to ${dir}).`, ExitCode.usage);
+  }
+
   const scratch = await mkdtemp(path.join(tmpdir(), 'slipway-deploy-'));
   let deploy: { id: string; build: { id: string } };
   try {

@@ -43,6 +43,9 @@ export const rollbackCommand: Command = {
       if (error instanceof ApiError && error.code === 'ROUTE_NOT_FOUND') {
         throw new CliError(`the server at ${client.baseUrl} has no rollback API (POST /v1/apps/:app/rollback): update it.`);
       }
+      if (error instanceof ApiError && error.code === 'RELEASE_NOT_FOUND') {
+        throw new CliError(`${app} has no release ${target}: list them with "slipway releases --app ${app}".`, ExitCode.notFound);
+      }
       throw error;
     }
     if (output.json) writeJson(output, { type: 'deploy-created', id: accepted.deploy.id, release: accepted.release.version, rolledBackTo: target });

@@ -107,11 +107,12 @@ describe('deploy without a terminal', () => {
   });
 
   it.each([
-    ['a folder that does not exist', ['deploy', '/nonexistent-folder', '--app', 'web'], 2, 'is not a directory'],
-    ['an app that does not exist', ['deploy', '.', '--app', 'nope'], 4, 'App "nope" does not exist'],
-    ['--image with build options', ['deploy', '--image', 'x:1', '--no-cache', '--app', 'web'], 2, '--image releases an existing image'],
+    ['a folder that does not exist', () => ['deploy', '/nonexistent-folder', '--app', 'web'], 2, 'is not a directory'],
+    ['an app that does not exist', () => ['deploy', path.join(scratch, 'args'), '--app', 'nope'], 4, 'App "nope" does not exist'],
+    ['a folder without a Dockerfile', () => ['deploy', scratch, '--app', 'web'], 2, 'Dockerfile does not exist: add a Dockerfile to'],
+    ['--image with build options', () => ['deploy', '--image', 'x:1', '--no-cache', '--app', 'web'], 2, '--image releases an existing image'],
   ])('exits with its code for %s', async (_case, args, code, message) => {
-    const result = await slipway(...args);
+    const result = await slipway(...args());
     expect(result.code).toBe(code);
     expect(result.stderr).toContain(message);
   });
