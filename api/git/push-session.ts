@@ -73,7 +73,7 @@ export class PushSession {
   }
 
   private async process(update: RefUpdate, output: HookOutput): Promise<number> {
-    const plan = planRefUpdate(update, this.settings.productionBranches);
+    const plan = planRefUpdate(update, this.settings.productionBranches, this.repository.app.parentAppId !== null);
     if (plan.kind === 'reject') {
       output.line(`${PROBLEM}${plan.message}`);
       return 1;

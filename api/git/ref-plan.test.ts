@@ -23,6 +23,17 @@ describe('planRefUpdate', () => {
     expect(planRefUpdate({ ref: 'refs/heads/main', old: A, new: ZERO }, PRODUCTION)).toMatchObject({ kind: 'reject' });
   });
 
+  it("deploys a production branch pushed to a preview app's own repository", () => {
+    expect(planRefUpdate({ ref: 'refs/heads/main', old: A, new: B }, PRODUCTION, true)).toEqual({ kind: 'deploy', branch: 'main', commit: B, preview: false });
+  });
+
+  it("rejects another branch pushed to a preview app's own repository, so previews do not nest", () => {
+    expect(planRefUpdate({ ref: 'refs/heads/x', old: A, new: B }, PRODUCTION, true)).toMatchObject({
+      kind: 'reject',
+      message: expect.stringContaining('push x to the repository of the app it previews'),
+    });
+  });
+
   it.each([
     [B, 'Tag v1 stored; tags do not deploy.'],
     [ZERO, 'Tag v1 deleted; tags do not deploy.'],

@@ -16,9 +16,10 @@ export type RefPlan =
 /**
  * Decides what a pushed ref update does. A branch in `productionBranches` deploys the
  * app, any other branch deploys a preview app and deleting it deletes that app, tags are
- * stored, and other refs (notes, remote-tracking refs) are rejected.
+ * stored, and other refs (notes, remote-tracking refs) are rejected. A preview app's own
+ * repository (`isPreviewApp`) takes its production branches only, so previews do not nest.
  */
-export function planRefUpdate(update: RefUpdate, productionBranches: readonly string[]): RefPlan {
+export function planRefUpdate(update: RefUpdate, productionBranches: readonly string[], isPreviewApp = false): RefPlan {
   const deleted = ZERO_ID.test(update.new);
 
   if (update.ref.startsWith('refs/tags/')) {
@@ -30,6 +31,12 @@ export function planRefUpdate(update: RefUpdate, productionBranches: readonly st
 
   const branch = update.ref.slice('refs/heads/'.length);
   const production = productionBranches.includes(branch);
+  if (isPreviewApp && !production) {
+    return {
+      kind: 'reject',
+      message: `This app is a preview app, which deploys ${productionBranches.join(' or ')} only: push ${branch} to the repository of the app it previews to get a preview of it.`,
+    };
+  }
   if (deleted && production) {
     return {
       kind: 'reject',

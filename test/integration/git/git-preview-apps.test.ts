@@ -52,6 +52,14 @@ describe('a pushed branch', () => {
     expect(push.stderr).toContain(`remote: -----> Released v1 of ${preview}: http://${preview}.localhost:${server.httpPort}/`);
   });
 
+  it("rejects another branch pushed to the preview app's own repository", async () => {
+    const push = await git.run(repo, ['push', repositoryUrl(server.apiPort, preview, server.token), `${branch}:refs/heads/nested`]);
+
+    expect(push.code).not.toBe(0);
+    expect(push.stderr).toContain('push nested to the repository of the app it previews');
+    expect((await appJson(`${preview}-nested`)).status).toBe(404);
+  });
+
   it('serves the branch at the preview URL and main at the app URL', async () => {
     expect(await server.get(preview, '/')).toEqual({ status: 200, body: 'preview\n' });
     expect(await server.get('site', '/')).toEqual({ status: 200, body: 'main\n' });
