@@ -34,14 +34,6 @@ export async function findApiToken(db: Database, token: string): Promise<{ id: s
   return rows[0] ?? null;
 }
 
-/** Returns the id of the token's row, or null when no stored token matches. */
-export async function verifyApiToken(db: Database, token: string): Promise<string | null> {
-  if (!token.startsWith(TOKEN_PREFIX)) return null;
-
-  const rows = await db.select({ id: apiTokens.id }).from(apiTokens).where(eq(apiTokens.tokenHash, hashToken(token)));
-  return rows[0]?.id ?? null;
-}
-
 /**
  * Creates the admin token when the database has no token yet, and writes it once to
  * `<dataDir>/admin-token` with mode 0600. Returns the new token, or null when tokens

@@ -1,6 +1,8 @@
 import type { AppRow } from '../../shared/apps/app-records.ts';
 import type { Database } from '../../shared/db/database.ts';
-import { ADMIN_OWNER, findApiToken } from '../auth/api-tokens.ts';
+import { findApiToken } from '../auth/api-tokens.ts';
+import { readBasicPassword } from '../auth/basic-auth.ts';
+import { mayReachOwner } from '../middleware/app-access.ts';
 
 /**
  * Reads the API token of a git request: HTTP basic auth with any user name and the token
@@ -12,9 +14,9 @@ export async function authenticateGitRequest(db: Database, header: string | unde
   return token ? findApiToken(db, token) : null;
 }
 
-/** Whether a token's owner may use an app's repository: its own apps, or every app for the admin. */
+/** Checks whether a token's owner may use an app's repository: its own apps, or every app for the admin. */
 export function mayUseRepository(owner: string, app: AppRow): boolean {
-  return owner === ADMIN_OWNER || app.owner === owner;
+  return mayReachOwner(owner, app.owner);
 }
 
 export function tokenFromHeader(header: string | undefined): string | null {
@@ -23,9 +25,5 @@ export function tokenFromHeader(header: string | undefined): string | null {
   const bearer = /^Bearer\s+(\S+)$/i.exec(header);
   if (bearer) return bearer[1]!;
 
-  const basic = /^Basic\s+([A-Za-z0-9+/=]+)$/i.exec(header);
-  if (!basic) return null;
-  const decoded = Buffer.from(basic[1]!, 'base64').toString('utf8');
-  const colon = decoded.indexOf(':');
-  return colon === -1 ? null : decoded.slice(colon + 1) || null;
+  return readBasicPassword(header) || null;
 }

@@ -1,27 +1,19 @@
 import type { Context } from 'hono';
 import type { Database } from '../../shared/db/database.ts';
 import { findApiToken } from '../auth/api-tokens.ts';
+import { readBasicPassword } from '../auth/basic-auth.ts';
 import { RegistryError } from './registry-errors.ts';
 import { formatScope, grants, REGISTRY_SERVICE, type AccessEntry, type RegistryTokenSigner } from './registry-tokens.ts';
 
 /**
  * The sender of a request and the owner it acts for. An API token (by basic auth or
- * directly as a bearer token) may do every action; a bearer token from `/v2/token` may do
- * what its access list grants. Either way only on the owner's apps (repositories.ts).
+ * directly as a bearer token) may do every action, and a bearer token from `/v2/token`
+ * may do what its access list grants. Either way it acts only on the owner's apps
+ * (repositories.ts).
  */
 export type RegistryPrincipal = { tokenId: string; owner: string; access: 'all' | AccessEntry[] };
 
 export type CredentialsResult = RegistryPrincipal | 'missing' | 'invalid';
-
-/** Reads basic credentials (any user, the API token as password) from an Authorization header. */
-export function readBasicPassword(header: string | undefined): string | null {
-  const match = /^Basic\s+(\S+)$/i.exec(header ?? '');
-  if (!match) return null;
-
-  const decoded = Buffer.from(match[1]!, 'base64').toString('utf8');
-  const colon = decoded.indexOf(':');
-  return colon === -1 ? null : decoded.slice(colon + 1);
-}
 
 /** Checks a request's Authorization header against API tokens and the registry's own bearer tokens. */
 export async function authenticate(db: Database, signer: RegistryTokenSigner, header: string | undefined): Promise<CredentialsResult> {

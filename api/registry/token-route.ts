@@ -2,7 +2,7 @@ import type { Context } from 'hono';
 import type { Database } from '../../shared/db/database.ts';
 import type { Logger } from '../../shared/logger.ts';
 import { findApiToken } from '../auth/api-tokens.ts';
-import { readBasicPassword } from './registry-auth.ts';
+import { readBasicPassword } from '../auth/basic-auth.ts';
 import { RegistryError } from './registry-errors.ts';
 import { parseScopes, type AccessEntry, type RegistryTokenSigner } from './registry-tokens.ts';
 

@@ -6,6 +6,7 @@ import { createGzip } from 'node:zlib';
 import tarStream, { type Header, type Pack } from 'tar-stream';
 import { ValidationError } from '../errors.ts';
 import { DigestingStream, type Digest } from '../oci/digest.ts';
+import { deviceMajor, deviceMinor } from './device-numbers.ts';
 import { enableRawPax, USTAR_MAX_ID, withPaxRecords, XATTR_PAX_PREFIX } from './tar-pax.ts';
 import { CAPABILITY_XATTR, OVERLAY_METACOPY_XATTR, OVERLAY_OPAQUE_XATTR, OVERLAY_REDIRECT_XATTR, readTreeXattrs, type TreeXattrs } from './tree-xattrs.ts';
 
@@ -257,15 +258,4 @@ function epochDate(context: WalkContext, stats: Stats | null): Date {
   const seconds = stats ? Math.floor(stats.mtimeMs / 1000) : (context.sourceDateEpoch ?? 0);
   const clamped = context.sourceDateEpoch === undefined ? seconds : Math.min(seconds, context.sourceDateEpoch);
   return new Date(clamped * 1000);
-}
-
-/** Splits a Linux dev_t into major and minor numbers (glibc's gnu_dev_major/minor layout). */
-function deviceMajor(rdev: number): number {
-  const value = BigInt(rdev);
-  return Number(((value >> 8n) & 0xfffn) | ((value >> 32n) & ~0xfffn));
-}
-
-function deviceMinor(rdev: number): number {
-  const value = BigInt(rdev);
-  return Number((value & 0xffn) | ((value >> 12n) & ~0xffn));
 }

@@ -3,6 +3,7 @@ import { chmod, chown, constants, copyFile, lchown, link, lstat, lutimes, readdi
 import path from 'node:path';
 import type { Ownership } from '../../../shared/container/user-resolution.ts';
 import { ValidationError } from '../../../shared/errors.ts';
+import { deviceMajor, deviceMinor } from '../../../shared/layers/device-numbers.ts';
 import { runCommand } from '../../../shared/process/run-command.ts';
 import type { EntryFilter } from '../cache/source-checksum.ts';
 import { applyFileModeChange, type FileModeChange } from '../frontend/index.ts';
@@ -153,15 +154,4 @@ function deviceArguments(stats: Stats): string[] {
   if (stats.isFIFO()) return ['p'];
   const kind = stats.isCharacterDevice() ? 'c' : 'b';
   return [kind, String(deviceMajor(stats.rdev)), String(deviceMinor(stats.rdev))];
-}
-
-/** Splits a Linux dev_t into major and minor numbers (glibc's gnu_dev_major/minor layout). */
-function deviceMajor(rdev: number): number {
-  const value = BigInt(rdev);
-  return Number(((value >> 8n) & 0xfffn) | ((value >> 32n) & ~0xfffn));
-}
-
-function deviceMinor(rdev: number): number {
-  const value = BigInt(rdev);
-  return Number((value & 0xffn) | ((value >> 12n) & ~0xffn));
 }
