@@ -1,9 +1,9 @@
 /**
- * Measures, side by side in one run, how fast a stopped app answers and what the ingress
+ * Measures, side by side in one run, how fast a stopped app responds and what the ingress
  * costs, for one small image (busybox httpd, which boots in a few milliseconds):
  *
  * - cold start: the app stopped and its image cached, a GET through the public URL until
- *   the first byte of the answer arrives;
+ *   the first byte of the response arrives;
  * - the same image with `podman run` (runc as runtime, image loaded from an OCI archive,
  *   never pulled), until the first byte from its published port;
  * - raw `runc run --detach` of the very bundle the runner uses, until the first byte
@@ -34,7 +34,7 @@ import { startSlipwayServer, type SlipwayServer } from '../test/support/slipway-
 
 const execFileAsync = promisify(execFile);
 const ROUNDS = Number(process.argv[2] ?? 15);
-/** Where to write the server's own log at the end, for finding where time goes. */
+/** File for the server's own log at the end, for finding where time goes. */
 const SERVER_LOG = process.argv[3];
 const APP = 'bench';
 /** The shell exits on SIGTERM so that every stop is quick; httpd alone as pid 1 ignores it. */
@@ -77,7 +77,7 @@ function stats(samples: number[]): Stats {
   return { median: at(0.5), p90: at(0.9), min: sorted[0]! };
 }
 
-/** A busybox httpd image as an OCI layout, for the server (as a tar) and for skopeo and podman. */
+/** Writes a busybox httpd image as an OCI layout, for the server (as a tar) and for skopeo and podman. */
 async function writeImageLayout(layoutDir: string): Promise<string> {
   const root = path.join(scratch, 'root');
   await makeBusyboxRoot(root);
@@ -160,7 +160,7 @@ async function waitUntilStopped(target: SlipwayServer): Promise<void> {
   throw new Error('the app did not stop within 60 s');
 }
 
-/** Milliseconds from sending a GET (on a new connection) until the first byte of the answer, or null when it failed. */
+/** Returns the milliseconds from sending a GET (on a new connection) until the first byte of the response, or null when it failed. */
 function timeToFirstByte(port: number, host: string, hostHeader?: string): Promise<number | null> {
   return new Promise((resolve) => {
     const started = performance.now();
@@ -175,16 +175,17 @@ function timeToFirstByte(port: number, host: string, hostHeader?: string): Promi
 }
 
 /**
- * Polls until a GET answers, every millisecond; returns the time from `started` to the
- * first byte. Each attempt first connects with a 10 ms limit: an address that is not up
- * yet answers no ARP request, and a plain connect would wait a second for its SYN retry.
+ * Polls every millisecond until a GET gets a response, and returns the time from
+ * `started` to its first byte. Each attempt connects with a 10 ms limit, because an
+ * address that is not up yet gets no ARP reply and a plain connect would wait a second
+ * for its SYN retry.
  */
 async function pollFirstByte(started: number, port: number, host: string): Promise<number> {
   while (performance.now() - started < 30_000) {
     if ((await canConnect(host, port, 10)) && (await timeToFirstByte(port, host)) !== null) return performance.now() - started;
     await new Promise((resolve) => setTimeout(resolve, 1));
   }
-  throw new Error(`${host}:${port} did not answer within 30 s`);
+  throw new Error(`${host}:${port} sent no response within 30 s`);
 }
 
 async function measureColdStarts(target: SlipwayServer): Promise<Stats> {
@@ -280,7 +281,7 @@ async function measureThroughput(target: SlipwayServer, app: string, machine: Ma
   return { proxied, direct };
 }
 
-/** The kernel's counters of connections dropped because the app's listen queue was full, in its network namespace. */
+/** Reads the kernel's counters of connections dropped because the app's listen queue was full, in its network namespace. */
 async function listenDrops(namespace: string): Promise<string> {
   const { stdout } = await execFileAsync('ip', ['netns', 'exec', namespace, 'nstat', '-asz', 'TcpExtListenOverflows', 'TcpExtListenDrops']).catch(() => ({ stdout: '' }));
   return stdout

@@ -24,7 +24,7 @@ export function requireAppAccess(db: Database): MiddlewareHandler<ApiEnv> {
   };
 }
 
-/** Whether a request acting for `requestOwner` may see what belongs to `resourceOwner`. */
+/** Checks whether a request acting for `requestOwner` may see what belongs to `resourceOwner`. */
 export function mayReachOwner(requestOwner: string, resourceOwner: string): boolean {
   return requestOwner === ADMIN_OWNER || requestOwner === resourceOwner;
 }

@@ -50,8 +50,8 @@ export function parseRange(header: string | undefined, size: number): ByteRange 
 
 /** GET and HEAD of `/v2/<name>/blobs/<digest>`, streamed from the blob store, with single Range requests. */
 export async function getBlob(c: Context, blobs: BlobStore, repository: Repository, digestText: string): Promise<Response> {
-  // The caller checks that an owner's token reads only blobs its repository holds
-  // (repository-blobs.ts); an admin token reads any stored blob.
+  // The caller checks that an owner's token reads only blobs its repository references
+  // (repository-blobs.ts). An admin token reads any stored blob.
   const digest = parseBlobDigest(digestText);
   const stat = await blobs.stat(digest);
   if (!stat) {

@@ -27,7 +27,7 @@ export interface RegistryDeps {
 }
 
 /**
- * The OCI distribution API (spec v1.1) for `/v2`: pulls of apps (tags `latest` and `vN`
+ * Serves the OCI distribution API (spec v1.1) for `/v2`: pulls of apps (tags `latest` and `vN`
  * per release, plus pushed tags) and of stored images, pushes of blobs and manifests, and
  * the token endpoint. Mount it at `/v2`, outside `/v1`'s token middleware, because it
  * checks credentials itself and returns errors in the spec's format.
@@ -122,7 +122,7 @@ async function dispatch(c: Context, route: RegistryRoute, principal: RegistryPri
   }
 }
 
-/** A blob mounts from another repository only when the sender could pull it from there. */
+/** Checks whether a blob may mount from another repository: only when the sender could pull it from there. */
 async function mayMount(principal: RegistryPrincipal, deps: RegistryDeps, from: string, digest: Digest): Promise<boolean> {
   if (!isAllowed(principal, { type: 'repository', name: from, actions: ['pull'] })) return false;
   if (principal.owner === ADMIN_OWNER) return true;

@@ -84,8 +84,8 @@ export class UploadSessions {
   /**
    * Appends a chunk and returns the new size. With `expected`, the chunk must start at the
    * current size and have the given length. A chunk that does not is rejected (416) or cut
-   * off again (400), so the upload stays as it was; so is a chunk that would take the
-   * upload past the blob size limit (BLOB_TOO_LARGE, sent as 413 SIZE_INVALID).
+   * off again (400), so the upload stays as it was. The same happens to a chunk that would
+   * take the upload past the blob size limit (BLOB_TOO_LARGE, sent as 413 SIZE_INVALID).
    */
   append(session: UploadSession, body: Readable, expected?: { start: number; length: number }): Promise<number> {
     return this.withLock(session.id, async () => {

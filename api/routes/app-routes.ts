@@ -144,11 +144,11 @@ async function describeApp(deps: ApiDeps, app: typeof apps.$inferSelect) {
       release: machine.releaseId,
       exitCode: machine.exitCode,
       restarts: machine.restarts,
-      // Why the process last ended on its own (exit code, reason, last output lines), for a crash loop.
+      // The process's last exit on its own (exit code, reason, last output lines), for a crash loop.
       lastExit: machine.lastExit,
       updatedAt: machine.updatedAt,
     })),
-    // The newest deploy, so that an app whose deploys all failed says why.
+    // The newest deploy, so that an app whose deploys all failed shows the reason.
     lastDeploy: lastDeploy ?? null,
     scale: { min: app.minMachines, max: app.maxMachines, concurrency: app.concurrency, idle_timeout_s: app.idleTimeoutS },
     ports: app.publishedPorts,

@@ -44,8 +44,8 @@ const healthBody = z
   .strict();
 
 /**
- * How an app runs: scaling (`/scale`), rollback to an earlier release (`/rollback`) and the
- * health check (`/health`). Settings apply to the containers that start after the change.
+ * Serves how an app runs: scaling (`/scale`), rollback to an earlier release (`/rollback`)
+ * and the health check (`/health`). Settings apply to the containers that start after the change.
  */
 export function appRuntimeRoutes(deps: ApiDeps): Hono<ApiEnv> {
   const { db } = deps;
@@ -330,7 +330,7 @@ function toHealthSetting(body: z.infer<typeof healthBody>): AppHealthCheck {
   };
 }
 
-/** The app's own setting, and the check its containers run: that setting, the image's HEALTHCHECK or a port check. */
+/** Describes the app's own health check setting and the check its containers run: that setting, the image's HEALTHCHECK or a port check. */
 async function describeHealth(deps: ApiDeps, app: AppRow) {
   const [current] = app.currentReleaseId ? await deps.db.select().from(releases).where(eq(releases.id, app.currentReleaseId)) : [];
   const image = current ? await deps.images.getImage(current.imageDigest as Digest).catch(() => null) : null;

@@ -2,15 +2,15 @@ import type { AppHealthCheck } from '../../shared/db/schema.ts';
 import type { ImageRunConfig } from '../../shared/oci/image-types.ts';
 
 /**
- * How the runner decides that a container is healthy. `http` asks for a path and wants a
- * 2xx or 3xx status, `tcp` wants the port to accept a connection, and `exec` runs a
- * command inside the container (the image's HEALTHCHECK) and wants exit code 0.
+ * Probe that decides whether a container is healthy. `http` requests a path and expects a
+ * 2xx or 3xx status, `tcp` expects the port to accept a connection, and `exec` runs a
+ * command inside the container (the image's HEALTHCHECK) and expects exit code 0.
  */
 export type HealthProbe = { kind: 'http'; path: string } | { kind: 'tcp' } | { kind: 'exec'; command: string[] };
 
 export interface HealthCheck {
   probe: HealthProbe;
-  /** Where the check comes from; a `default` check gates a start but never replaces a running container. */
+  /** Origin of the check. A `default` check gates a start but never replaces a running container. */
   source: 'app' | 'image' | 'default';
   /** Time between probes once the container has been healthy, in ms. */
   intervalMs: number;

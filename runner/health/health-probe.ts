@@ -6,7 +6,7 @@ import path from 'node:path';
 import type { Runc } from '../../shared/container/runc.ts';
 import type { HealthProbe } from './health-check.ts';
 
-/** Where a probe goes: the container's address and port, and its runc id and bundle for `exec`. */
+/** Target of a probe: the container's address and port, and its runc id and bundle for `exec`. */
 export interface ProbeTarget {
   host: string;
   port: number;
@@ -17,7 +17,7 @@ export interface ProbeTarget {
 
 export interface ProbeResult {
   healthy: boolean;
-  /** What the probe saw, for the release error and the app log: a status, an error or the command's output. */
+  /** Result text for the release error and the app log: a status, an error or the command's output. */
   output: string;
 }
 
@@ -42,7 +42,7 @@ function probeHttp(target: ProbeTarget, urlPath: string, timeoutMs: number): Pro
       const status = response.statusCode ?? 0;
       resolve({ healthy: status >= 200 && status < 400, output: `GET ${urlPath} answered ${status}` });
     });
-    request.setTimeout(timeoutMs, () => request.destroy(new Error(`no answer within ${timeoutMs} ms`)));
+    request.setTimeout(timeoutMs, () => request.destroy(new Error(`timed out after ${timeoutMs} ms without a response`)));
     request.once('error', (error) => resolve({ healthy: false, output: `GET ${urlPath} failed: ${error.message}` }));
   });
 }

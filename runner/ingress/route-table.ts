@@ -26,7 +26,7 @@ export class RouteTable {
     this.backends.set(app, list);
   }
 
-  /** The app's backends that take requests. */
+  /** Returns the app's backends that take requests. */
   ready(app: string): Backend[] {
     return (this.backends.get(app) ?? []).filter((backend) => !backend.draining);
   }
@@ -35,7 +35,7 @@ export class RouteTable {
     return (this.backends.get(app) ?? []).find((backend) => backend.machineId === machineId);
   }
 
-  /** Whether the app has ready backends and each has at least `limit` requests in flight. */
+  /** Checks whether the app has ready backends and each has at least `limit` requests in flight. */
   isSaturated(app: string, limit: number): boolean {
     const ready = this.ready(app);
     return ready.length > 0 && ready.every((backend) => backend.inFlight >= limit);

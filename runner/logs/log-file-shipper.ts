@@ -61,8 +61,8 @@ export class LogFileShipper {
   }
 
   /**
-   * Ships what the file has and stops polling. With `final` (the container has ended) a
-   * last line without a newline is shipped too; without it, that line is left for the
+   * Ships what the file has and stops polling. With `final` (the container has ended), a
+   * last line without a newline is shipped too. Otherwise that line is left for the
    * shipper that resumes from the saved offset after a runner restart.
    */
   async stop(options: { final: boolean }): Promise<void> {
@@ -108,11 +108,10 @@ export class LogFileShipper {
   }
 
   /**
-   * NOTE: lines shipped after the last save are shipped again when the runner dies before
-   * the next save, so a crash can repeat up to one poll's lines; a clean stop repeats none.
-   *
    * Saves the offset of the first byte not shipped (the start of the partial line) through
    * a rename, so a crash leaves the old offset or the new one, never a torn one.
+   * NOTE: lines shipped after the last save are shipped again when the runner dies before
+   * the next save, so a crash can repeat up to one poll's lines. A clean stop repeats none.
    */
   private async saveOffset(): Promise<void> {
     const temporary = `${this.offsetFile}.tmp`;
@@ -132,7 +131,7 @@ export class LogFileShipper {
       this.freedUpTo = end;
     } catch (error) {
       // TODO: on a file system without hole punching the file grows until the machine is
-      // destroyed; a pipe through a log shim per container would bound it there too.
+      // destroyed. A pipe through a log shim per container would bound it there too.
       this.log.warn({ err: error, file: this.filePath }, 'freeing shipped log bytes failed');
       this.freedUpTo = end;
     }

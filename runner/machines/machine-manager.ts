@@ -29,8 +29,8 @@ export class MachineManager {
 
   /**
    * Records a rollout of an app while it runs, so that the scaler starts no container of
-   * the release being replaced in the meantime (that would race the rollout, and for an
-   * app with a single-writer volume, fight the new container for its data folder).
+   * the release being replaced in the meantime. Such a container would race the rollout,
+   * and for an app with a single-writer volume it would contend for the data folder.
    */
   trackRollout(appId: string, rollout: Promise<unknown>): void {
     this.rollouts.set(appId, rollout);
@@ -41,7 +41,7 @@ export class MachineManager {
       });
   }
 
-  /** The rollout of an app that is under way, if any. */
+  /** Returns the rollout of an app that is under way, if any. */
   rolloutOf(appId: string): Promise<unknown> | undefined {
     return this.rollouts.get(appId);
   }
@@ -177,9 +177,9 @@ export class MachineManager {
   }
 
   /**
-   * Replaces a machine whose health check failed `retries` times in a row: it leaves the
-   * routes at once, a new machine of the same release (with a fresh root) starts beside it,
-   * and once that one is healthy the old one is destroyed. The new machine's row records
+   * Replaces a machine whose health check failed `retries` times in a row. It leaves the
+   * routes at once, and a new machine of the same release (with a fresh root) starts
+   * beside it. Once that one is healthy, the old one is destroyed. The new machine's row records
    * the reason and the old one's last output. When no replacement comes up, the old
    * machine's process is killed and restarted in place with the crash backoff instead.
    */
@@ -207,9 +207,10 @@ export class MachineManager {
   }
 
   /**
-   * Handles a process that ended without the runner asking: removes the machine from the
-   * routes, records the exit code and the last lines of output, and starts it again after
-   * a delay that doubles with each quick crash, as Docker's restart policy does.
+   * Handles a process that ended without the runner stopping it. It removes the machine
+   * from the routes and records the exit code and the last lines of output. Then it starts
+   * the machine again after a delay that doubles with each quick crash, as Docker's
+   * restart policy does.
    */
   private handleExit(machine: Machine, exitCode: number): void {
     this.ctx.routes.remove(machine.plan.app.name, machine.id);

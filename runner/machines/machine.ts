@@ -176,8 +176,8 @@ export class Machine {
 
   /**
    * Takes over a machine that an earlier runner process made, from its record and row. Its
-   * root stays mounted and its sandbox stays in place across the restart; the caller
-   * then resumes watching a running process or launches a stopped one.
+   * root stays mounted and its sandbox stays in place across the restart. The caller then
+   * resumes watching a running process or launches a stopped one.
    */
   static adopt(ctx: RunnerContext, record: MachineRecord, row: { status: MachineStatus; restarts: number }): Machine {
     const { plan } = record;
@@ -194,8 +194,8 @@ export class Machine {
 
   /** Starts the container process under its shim and begins watching for its exit. */
   async launch(): Promise<void> {
-    // A container that ended under its shim is gone already (runc run deletes it on exit);
-    // runc's state folder shows cheaply whether one is left, and a runc call costs ~10 ms.
+    // A container that ended under its shim is gone already, because runc run deletes it on
+    // exit. Checking runc's state folder is cheaper than a runc call (an estimated 10 ms).
     if (await pathExists(path.join(this.ctx.runc.stateDir, this.id))) await this.ctx.runc.delete(this.id, { force: true }).catch(() => undefined);
     // Created here with mode 0600; the launcher's shell appends to them and keeps the mode.
     for (const file of [this.paths.stdoutLog, this.paths.stderrLog]) closeSync(openSync(file, 'a', 0o600));
@@ -222,8 +222,8 @@ export class Machine {
   }
 
   /**
-   * Resolves once the app accepts connections on its port and passes its health check;
-   * rejects with the reason it did not, including its last lines of output.
+   * Resolves once the app accepts connections on its port and passes its health check.
+   * Otherwise it rejects with the reason, including the app's last lines of output.
    */
   async waitUntilReady(timeoutMs: number): Promise<void> {
     try {

@@ -37,9 +37,9 @@ export function machinePlanOf(runtime: AppRuntime): Omit<MachinePlan, 'machineId
 }
 
 /**
- * The most containers an app may run at once: its `max`, but one for an app with a
- * volume unless it opted in, because two processes writing one folder need to agree on
- * locking.
+ * Returns the maximum number of containers an app may run at once: its `max`, but one for
+ * an app with a volume unless it opted in, because two processes writing one folder need
+ * to agree on locking.
  */
 export function machineLimitOf(app: Pick<AppRow, 'maxMachines' | 'allowScaleWithVolume'>, volumeCount: number): number {
   const max = Math.max(1, app.maxMachines);

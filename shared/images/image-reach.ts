@@ -90,8 +90,9 @@ async function readManifestLinks(blobs: BlobStore, digest: Digest): Promise<{ co
 
 /**
  * Returns the `image_tags` name of the tags pushed to an app. It is keyed by the app's id,
- * so a new app of the same name starts with no tags. Image repositories always start with a host that has a dot, a colon or is `localhost`,
- * so this name can never collide with one of them.
+ * so a new app of the same name starts with no tags. The registry serves an image name
+ * only when its first part has a dot or a colon or is `localhost` (parseRepositoryName),
+ * so this name can never be one of them.
  */
 export function pushedTagsName(appId: string): string {
   return `${PUSHED_TAGS_PREFIX}${appId}`;

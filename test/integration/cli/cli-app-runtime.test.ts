@@ -117,16 +117,16 @@ describe('ports', () => {
   });
 
   it('exits 1 for a host port that another program listens on', async () => {
-    const taken = net.createServer();
-    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
-    const port = (taken.address() as net.AddressInfo).port;
+    const listener = net.createServer();
+    await new Promise<void>((resolve) => listener.listen(0, '127.0.0.1', resolve));
+    const port = (listener.address() as net.AddressInfo).port;
     try {
       const result = await slipway('ports', 'add', `${port}:8080`, '--app', 'svc');
 
       expect(result.code).toBe(1);
       expect(result.stderr).toContain(`Host port ${port} is in use by another program on this host`);
     } finally {
-      taken.close();
+      listener.close();
     }
   });
 

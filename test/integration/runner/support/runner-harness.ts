@@ -64,14 +64,14 @@ export interface RunnerHarness {
 }
 
 /**
- * A busybox httpd that serves /www on 8080 and answers /cgi-bin/* with CGI scripts. The
- * shell around it exits on SIGTERM; httpd alone as pid 1 would ignore it, and every stop
- * would wait for the grace period.
+ * Command of a busybox httpd that serves /www on 8080 and runs /cgi-bin/* as CGI scripts.
+ * The shell around it exits on SIGTERM. httpd alone as pid 1 would ignore the signal, so
+ * every stop would wait for the grace period.
  */
 export const HTTPD_CMD = ['sh', '-c', 'trap "exit 0" TERM; httpd -f -p 8080 -h /www & wait'];
 
 /**
- * A runner in process (startRunner, its ingress on a free loopback port, its own bridge)
+ * Starts a runner in process (startRunner, its ingress on a free loopback port, its own bridge)
  * with the API beside it, on a Postgres database, redis-server and blob files of their own
  * in a temporary folder. Apps run busybox images made in a second, so no test needs Debian.
  */
@@ -179,7 +179,7 @@ async function waitForDeploy(database: DatabaseHandle, deployId: string): Promis
   throw new Error(`deploy ${deployId} did not finish within 120 s`);
 }
 
-/** A GET through the ingress with a chosen Host header, returning status, body and headers. */
+/** Sends a GET through the ingress with a chosen Host header and returns status, body and headers. */
 function ingressRequest(port: number, host: string, urlPath: string): Promise<{ status: number; body: string; headers: http.IncomingHttpHeaders }> {
   return new Promise((resolve, reject) => {
     const request = http.get({ host: '127.0.0.1', port, path: urlPath, headers: { host }, agent: false }, (response) => {
