@@ -16,3 +16,13 @@ describe('SLIPWAY_BUILD_FETCH_ALLOW', () => {
     expect(() => loadConfig({ SLIPWAY_BUILD_FETCH_ALLOW: value })).toThrow(/SLIPWAY_BUILD_FETCH_ALLOW contains .*host:port pairs/);
   });
 });
+
+describe('SLIPWAY_REGISTRY_MAX_BLOB_BYTES', () => {
+  it('defaults to 10 GiB', () => {
+    expect(loadConfig({}).registryMaxBlobBytes).toBe(10 * 1024 ** 3);
+  });
+
+  it.each(['0', '-1', '1.5', 'ten'])('rejects %j with the expected range', (value) => {
+    expect(() => loadConfig({ SLIPWAY_REGISTRY_MAX_BLOB_BYTES: value })).toThrow(/SLIPWAY_REGISTRY_MAX_BLOB_BYTES=.* is invalid: set it to a whole number from 1024/);
+  });
+});
